@@ -1,0 +1,1 @@
+"""A local HPE GreenLake Flex Solutions API simulator (never imports tap_hpe_flex)."""

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Shared set-up, sourced by scripts/test.sh and scripts/demo.sh: creates .venv (the tap, the
+# simulator and dev tools) and .venv-meltano (Meltano in its own environment, because it needs
+# SQLAlchemy < 2.1 while singer-sdk pulls 2.1). Safe to rerun.
+set -euo pipefail
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+if [ ! -x .venv-meltano/bin/meltano ]; then
+  "$PYTHON" -m venv .venv-meltano
+  .venv-meltano/bin/python -m pip install -q --upgrade pip
+  .venv-meltano/bin/python -m pip install -q 'meltano~=4.4.1'
+fi
+export MELTANO_BIN="$PWD/.venv-meltano/bin/meltano"

@@ -1,0 +1,1 @@
+"""Singer tap for the HPE GreenLake Flex Solutions API."""
