@@ -1,0 +1,154 @@
+"""``flex-simulator``: run the Flex API simulator in the foreground.
+
+The first line printed (and flushed) is the URL, so scripts can start it with ``--port 0`` and read
+the chosen port from stdout. SIGTERM and SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from .config import SimulatorConfig
+from .server import FlexSimulator
+
+_D = SimulatorConfig()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every SimulatorConfig field as a flag, with the dataclass defaults."""
+    p = argparse.ArgumentParser(
+        prog="flex-simulator",
+        description="Local HPE GreenLake Flex Solutions API (v1beta1) simulator.",
+    )
+    bool_flag = argparse.BooleanOptionalAction
+    p.add_argument("--host", default=_D.host, help="bind address (default %(default)s)")
+    p.add_argument("--port", type=int, default=8787, help="port; 0 picks a free one (8787)")
+    p.add_argument("--orders", type=int, default=_D.orders, help="orders to generate (500)")
+    p.add_argument("--devices", type=int, default=_D.devices, help="devices to generate (2000)")
+    p.add_argument("--seed", type=int, default=_D.seed, help="data generator seed (42)")
+    p.add_argument(
+        "--rate-limit",
+        type=int,
+        default=_D.rate_limit,
+        metavar="PER_WINDOW",
+        help="requests per window per endpoint per client; 0 disables (100)",
+    )
+    p.add_argument(
+        "--rate-window",
+        type=float,
+        default=_D.rate_window_s,
+        metavar="SECONDS",
+        help="rolling rate-limit window in seconds (60)",
+    )
+    p.add_argument("--token-ttl", type=int, default=_D.token_ttl, help="token lifetime s (900)")
+    p.add_argument("--client-id", default=_D.client_id, help="demo client ID")
+    p.add_argument("--client-secret", default=_D.client_secret, help="demo client secret")
+    p.add_argument("--workspace-id", default=_D.workspace_id, help="demo client's workspace")
+    p.add_argument(
+        "--updated-filter",
+        action=bool_flag,
+        default=_D.updated_filter,
+        help="accept updatedAt/createdAt gt|ge|lt|le filters (undocumented for Flex)",
+    )
+    p.add_argument(
+        "--updated-sort",
+        action=bool_flag,
+        default=_D.updated_sort,
+        help="accept sort=updatedAt (undocumented for Flex)",
+    )
+    p.add_argument("--latency-ms", type=int, default=_D.latency_ms, help="added per Flex call")
+    p.add_argument(
+        "--retry-after", action=bool_flag, default=_D.retry_after, help="send Retry-After on 429"
+    )
+    p.add_argument(
+        "--deprecation",
+        action=bool_flag,
+        default=_D.deprecation,
+        help="send Deprecation, Sunset and Link headers",
+    )
+    p.add_argument("--error-rate", type=float, default=0.0, help="P(500 JSON error)")
+    p.add_argument("--html-error-rate", type=float, default=0.0, help="P(503 HTML page)")
+    p.add_argument("--drop-rate", type=float, default=0.0, help="P(connection closed, no answer)")
+    p.add_argument("--truncate-rate", type=float, default=0.0, help="P(half a body)")
+    p.add_argument("--fault-seed", type=int, default=0, help="random fault seed (0)")
+    p.add_argument("--clients-file", default=None, metavar="PATH", help="JSON clients/tenants")
+    p.add_argument("--db", default=None, metavar="PATH", help="SQLite file (default: in memory)")
+    p.add_argument(
+        "--access-log", action=bool_flag, default=False, help="print one line per request to stderr"
+    )
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    """Map parsed flags onto a SimulatorConfig."""
+    return SimulatorConfig(
+        host=args.host,
+        port=args.port,
+        orders=args.orders,
+        devices=args.devices,
+        seed=args.seed,
+        rate_limit=args.rate_limit,
+        rate_window_s=args.rate_window,
+        token_ttl=args.token_ttl,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        workspace_id=args.workspace_id,
+        updated_filter=args.updated_filter,
+        updated_sort=args.updated_sort,
+        latency_ms=args.latency_ms,
+        retry_after=args.retry_after,
+        deprecation=args.deprecation,
+        error_rate=args.error_rate,
+        html_error_rate=args.html_error_rate,
+        drop_rate=args.drop_rate,
+        truncate_rate=args.truncate_rate,
+        fault_seed=args.fault_seed,
+        clients_file=args.clients_file,
+        db_path=args.db,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; exit status 2 for bad settings."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        sim = FlexSimulator(config, access_log=sys.stderr if args.access_log else None)
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        sim.start()
+    except OSError as exc:
+        sim.stop()
+        print(
+            f"flex-simulator: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
+        )
+        return 1
+    workspace = sim.default_workspace
+    orders, devices = sim.store.count(workspace, "orders"), sim.store.count(workspace, "devices")
+    print(
+        f"flex-simulator listening on {sim.url} (workspace {workspace}, "
+        f"{orders} orders, {devices} devices)",
+        flush=True,
+    )
+    print(f"token URL: {sim.token_url} (client {config.client_id})", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        print("flex-simulator stopped", flush=True)
+    return 0

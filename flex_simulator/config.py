@@ -1,0 +1,192 @@
+"""Simulator settings and API clients.
+
+One dataclass holds every knob so the CLI, the Python API and the admin HTTP API share a single
+vocabulary; clients (with MSP tenants) come from a JSON file so multi-tenant tests need no code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PERMISSIONS = ("orders", "devices")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+# Settings that may change while the simulator runs (update_config and POST /__sim/faults).
+RUNTIME_FIELDS = frozenset(
+    {
+        "updated_filter",
+        "updated_sort",
+        "latency_ms",
+        "rate_limit",
+        "rate_window_s",
+        "retry_after",
+        "deprecation",
+        "token_ttl",
+        "error_rate",
+        "html_error_rate",
+        "drop_rate",
+        "truncate_rate",
+        "fault_seed",
+        "server_error_retry_after_s",
+        "timeout_fault_s",
+    }
+)
+_RATE_FIELDS = ("error_rate", "html_error_rate", "drop_rate", "truncate_rate")
+
+
+@dataclass
+class SimulatorConfig:
+    """Everything that shapes the simulator; defaults match GreenLake (100/min, 15-min tokens)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    orders: int = 500
+    devices: int = 2000
+    seed: int = 42
+    rate_limit: int = 100
+    rate_window_s: float = 60.0
+    token_ttl: int = 900
+    client_id: str = "demo-client"
+    client_secret: str = "demo-secret"
+    workspace_id: str = "0f3a9c1e5b7d4e2f8a6c0b9d1e3f5a7c"
+    updated_filter: bool = False
+    updated_sort: bool = False
+    latency_ms: int = 0
+    retry_after: bool = False
+    deprecation: bool = False
+    error_rate: float = 0.0
+    html_error_rate: float = 0.0
+    drop_rate: float = 0.0
+    truncate_rate: float = 0.0
+    fault_seed: int = 0
+    clients_file: str | None = None
+    db_path: str | None = None
+    # Extras: retryAfterSeconds in injected 500 bodies (HPE shows 30; small keeps tests fast) and
+    # how long a "timeout" fault stalls before answering.
+    server_error_retry_after_s: int = 1
+    timeout_fault_s: float = 10.0
+
+    def validate(self) -> None:
+        """Reject impossible settings early, with a message naming the setting."""
+        for name in _RATE_FIELDS:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
+        if sum(getattr(self, n) for n in _RATE_FIELDS) > 1.0:
+            raise ValueError("the fault rates must add up to at most 1")
+        if self.rate_window_s <= 0:
+            raise ValueError("rate_window_s must be positive")
+        if self.latency_ms < 0 or self.token_ttl < 0 or self.orders < 0 or self.devices < 0:
+            raise ValueError("latency_ms, token_ttl, orders and devices must not be negative")
+
+    def with_changes(self, **changes: Any) -> SimulatorConfig:
+        """Copy with runtime-changeable settings replaced; unknown or static names are errors."""
+        unknown = set(changes) - RUNTIME_FIELDS
+        if unknown:
+            raise ValueError(f"not changeable at runtime: {', '.join(sorted(unknown))}")
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    def public_dict(self) -> dict[str, Any]:
+        """Return the settings without the client secret, safe to print or serve."""
+        data = dataclasses.asdict(self)
+        data.pop("client_secret")
+        return data
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    """A tenant workspace an MSP client may exchange its token into, with its own data size."""
+
+    workspace_id: str
+    orders: int = 100
+    devices: int = 300
+    seed: int = 7
+    permissions: tuple[str, ...] | None = None  # None: the MSP client's permissions
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A personal API client: credentials, home workspace, View permissions and MSP tenants."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    workspace_id: str
+    permissions: tuple[str, ...] = PERMISSIONS
+    msp: bool = False
+    tenants: tuple[TenantSpec, ...] = ()
+    orders: int | None = None  # None: the simulator's --orders
+    devices: int | None = None
+    seed: int | None = None
+
+
+def normalize_workspace_id(workspace_id: str) -> str:
+    """Compare workspace IDs without hyphens and case: HPE writes them both ways."""
+    return workspace_id.replace("-", "").lower()
+
+
+def is_tenant_id(workspace_id: str) -> bool:
+    """Tenant workspace IDs in exchange URLs are 32 hex digits without hyphens."""
+    return bool(_HEX32.fullmatch(workspace_id.lower()))
+
+
+def _permissions(value: Iterable[str]) -> tuple[str, ...]:
+    perms = tuple(str(p).lower() for p in value)
+    bad = [p for p in perms if p not in PERMISSIONS]
+    if bad:
+        raise ValueError(f"unknown permission(s) {bad}; use {list(PERMISSIONS)}")
+    return perms
+
+
+def tenant_from(value: str | Mapping[str, Any] | TenantSpec) -> TenantSpec:
+    """Accept a bare tenant workspace ID, a mapping, or a TenantSpec."""
+    if isinstance(value, TenantSpec):
+        spec = value
+    elif isinstance(value, str):
+        spec = TenantSpec(workspace_id=value)
+    else:
+        perms = value.get("permissions")
+        spec = TenantSpec(
+            workspace_id=str(value["workspace_id"]),
+            orders=int(value.get("orders", 100)),
+            devices=int(value.get("devices", 300)),
+            seed=int(value.get("seed", 7)),
+            permissions=None if perms is None else _permissions(perms),
+        )
+    if not is_tenant_id(spec.workspace_id):
+        raise ValueError(f"tenant workspace IDs are 32 hex digits: {spec.workspace_id!r}")
+    return dataclasses.replace(spec, workspace_id=spec.workspace_id.lower())
+
+
+def client_from(value: Mapping[str, Any]) -> ClientSpec:
+    """Build a ClientSpec from one entry of a clients file."""
+    try:
+        return ClientSpec(
+            client_id=str(value["client_id"]),
+            client_secret=str(value["client_secret"]),
+            workspace_id=normalize_workspace_id(str(value["workspace_id"])),
+            permissions=_permissions(value.get("permissions", PERMISSIONS)),
+            msp=bool(value.get("msp", False)),
+            tenants=tuple(tenant_from(t) for t in value.get("tenants", ())),
+            orders=None if value.get("orders") is None else int(value["orders"]),
+            devices=None if value.get("devices") is None else int(value["devices"]),
+            seed=None if value.get("seed") is None else int(value["seed"]),
+        )
+    except KeyError as exc:
+        raise ValueError(f"client entry is missing {exc.args[0]!r}") from None
+
+
+def load_clients_file(path: str | Path) -> list[ClientSpec]:
+    """Read ``{"clients": [...]}`` (or a bare list) from a JSON file."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    entries = data.get("clients", []) if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a list of clients")
+    return [client_from(entry) for entry in entries]

@@ -1,0 +1,390 @@
+"""What each path answers: token endpoints, Flex endpoints, admin endpoints.
+
+Kept apart from the socket handling in ``server.py`` so the request pipeline reads top to bottom:
+fault → authentication → permission → rate limit → latency → parameters → store.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qs, unquote
+
+from . import errors
+from .auth import ExchangeError, TokenStatus
+from .config import is_tenant_id, normalize_workspace_id
+from .faults import parse_fault
+from .store import MutationError, QueryError
+
+if TYPE_CHECKING:
+    from .config import SimulatorConfig
+    from .server import FlexSimulator
+
+FLEX = "/flex/v1beta1"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+_V2_TOKEN = re.compile(r"/authorization/v2/oauth2/([^/]+)/token")
+_DEPRECATION = (
+    ("Deprecation", "@1780272000"),  # RFC 9745: 2026-06-01
+    ("Sunset", "Tue, 01 Dec 2026 00:00:00 GMT"),  # RFC 8594
+    (
+        "Link",
+        '<https://developer.greenlake.hpe.com/docs/greenlake/services/flex/>; rel="deprecation"; '
+        'type="text/html"',
+    ),
+)
+_HTML_FAULTS = {
+    "503-html": (503, "Service Temporarily Unavailable"),
+    "502-html": (502, "Bad Gateway"),
+}
+_FLEX_ROUTES = {
+    f"{FLEX}/orders": "orders",
+    f"{FLEX}/orders/transform": "orders/transform",
+    f"{FLEX}/devices": "devices",
+}
+_ADMIN_METHODS = {
+    "/__sim/faults": "POST",
+    "/__sim/mutations": "POST",
+    "/__sim/requests": "GET, DELETE",
+    "/__sim/health": "GET",
+}
+
+
+@dataclass
+class Response:
+    """A complete answer; ``server._Handler`` writes it (or truncates it)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class RequestView(Protocol):
+    """What routing needs from the HTTP handler."""
+
+    command: str
+    headers: Any
+
+    def bearer_token(self) -> str | None:
+        """Return the bearer token of the request, if any."""
+
+    def is_loopback(self) -> bool:
+        """Tell whether the client is on this machine."""
+
+
+class _BadParam(Exception):
+    def __init__(self, subject: str, description: str) -> None:
+        super().__init__(description)
+        self.subject = subject
+        self.description = description
+
+
+def _json(status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> Response:
+    return Response(status, errors.dumps(body), headers=headers or [])
+
+
+def route(
+    sim: FlexSimulator,
+    *,
+    req: RequestView,
+    path: str,
+    query: dict[str, str],
+    body: bytes,
+    entry: dict[str, Any],
+) -> Response | None:
+    """Answer one request; None means "drop the connection". Fills ``entry`` for the log."""
+    path = unquote(path)
+    if path in _ADMIN_METHODS:
+        entry["endpoint"] = "admin"
+        return _admin(sim, req, path, query, body)
+    match = _V2_TOKEN.fullmatch(path)
+    if path == "/as/token.oauth2" or match:
+        workspace = match.group(1) if match else None
+        entry["endpoint"] = "token"
+        if req.command != "POST":
+            return _method_not_allowed(req.command, "POST")
+        return _token(sim, req, workspace, body, entry)
+    device_id = None
+    endpoint = _FLEX_ROUTES.get(path)
+    if endpoint is None and path.startswith(f"{FLEX}/devices/") and path.count("/") == 4:
+        endpoint, device_id = "devices/{id}", path.rsplit("/", 1)[1]
+    if endpoint is None:
+        return _json(404, errors.not_found(f"No such resource: {path}"))
+    entry["endpoint"] = endpoint
+    if req.command != "GET":
+        return _method_not_allowed(req.command, "GET")
+    return _flex(sim, req=req, endpoint=endpoint, device_id=device_id, query=query, entry=entry)
+
+
+def _method_not_allowed(method: str, allow: str) -> Response:
+    return _json(405, errors.method_not_allowed(method, allow), [("Allow", allow)])
+
+
+def _fault(
+    sim: FlexSimulator, fault: str | None, cfg: SimulatorConfig
+) -> tuple[bool, Response | None]:
+    """Return (True, answer) when a fault replaces the answer (None: drop); else (False, None)."""
+    if fault is None or fault == "truncate":
+        return False, None
+    kind, arg = parse_fault(fault)
+    if kind == "500":
+        retry = cfg.server_error_retry_after_s if arg is None else int(arg)
+        return True, _json(500, errors.server_error(retry))
+    if kind in ("503-html", "502-html"):
+        status, reason = _HTML_FAULTS[kind]
+        return True, Response(status, errors.html_page(status, reason), "text/html")
+    if kind == "drop":
+        return True, None
+    if kind == "429":
+        reset = max(1, math.ceil(cfg.rate_window_s))
+        return True, _too_many(cfg, cfg.rate_limit, 0, reset)
+    if kind == "timeout":
+        sim.sleep(cfg.timeout_fault_s if arg is None else arg)
+    return False, None
+
+
+def _too_many(cfg: SimulatorConfig, limit: int, remaining: int, reset: int) -> Response:
+    headers = [
+        ("X-RateLimit-Limit", str(limit)),
+        ("X-RateLimit-Remaining", str(remaining)),
+        ("X-RateLimit-Reset", str(reset)),
+    ]
+    if cfg.retry_after:
+        headers.append(("Retry-After", str(reset)))
+    return _json(429, errors.too_many_requests(), headers)
+
+
+# -- token endpoints ---------------------------------------------------------------------------
+def _credentials(req: RequestView, form: dict[str, str]) -> tuple[str | None, str | None]:
+    auth = req.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None, None
+        return unquote(user), unquote(password)
+    return form.get("client_id"), form.get("client_secret")
+
+
+def _oauth_error(status: int, oauth_error: str, description: str) -> Response:
+    if status == 400:
+        body = errors.bad_request("grant_type", description, source="body.parameter")
+        body["error"], body["error_description"] = oauth_error, description
+    elif status == 401:
+        body = errors.unauthorized(description, error=oauth_error, error_description=description)
+    else:
+        body = errors.forbidden(description, error=oauth_error, error_description=description)
+    return _json(status, body, [("Cache-Control", "no-store")])
+
+
+def _token(
+    sim: FlexSimulator, req: RequestView, workspace: str | None, body: bytes, entry: dict[str, Any]
+) -> Response | None:
+    cfg = sim.config
+    entry["workspace_id"] = None if workspace is None else normalize_workspace_id(workspace)
+    handled, faulted = _fault(sim, sim.faults.next_fault("token", None), cfg)
+    if handled:
+        return faulted
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    client_id, secret = _credentials(req, form)
+    entry["client_id"] = client_id
+    grant = form.get("grant_type")
+    client = None
+    if client_id is not None or grant == "client_credentials":
+        client = sim.authority.authenticate(client_id or "", secret or "")
+        if client is None:
+            return _oauth_error(401, "invalid_client", "Client authentication failed.")
+    if grant == "client_credentials":
+        assert client is not None
+        if workspace is not None and normalize_workspace_id(workspace) != client.workspace_id:
+            return _oauth_error(
+                403, "unauthorized_client", f"The client has no access to workspace {workspace}."
+            )
+        token, info = sim.authority.issue(client, cfg.token_ttl)
+        entry["workspace_id"] = info.workspace_id
+        return _token_response(token, cfg.token_ttl)
+    if grant == TOKEN_EXCHANGE:
+        if workspace is None:
+            return _oauth_error(400, "unsupported_grant_type", "Token exchange needs a tenant URL.")
+        if not is_tenant_id(workspace):
+            return _oauth_error(
+                400, "invalid_request", "Tenant workspace IDs are 32 hex digits without hyphens."
+            )
+        if form.get("subject_token_type") != ACCESS_TOKEN_TYPE or not form.get("subject_token"):
+            return _oauth_error(400, "invalid_request", "subject_token and its type are required.")
+        _, subject = sim.authority.validate(form["subject_token"])
+        if subject is not None:
+            entry["client_id"] = subject.client_id
+        try:
+            token, _ = sim.authority.exchange(form["subject_token"], workspace, cfg.token_ttl)
+        except ExchangeError as exc:
+            return _oauth_error(exc.status, exc.oauth_error, exc.message)
+        response = _token_response(token, cfg.token_ttl)
+        data = json.loads(response.body)
+        data["issued_token_type"] = ACCESS_TOKEN_TYPE
+        response.body = errors.dumps(data)
+        return response
+    return _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type {grant!r}.")
+
+
+def _token_response(token: str, ttl: int) -> Response:
+    body = {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
+    return _json(200, body, [("Cache-Control", "no-store"), ("Pragma", "no-cache")])
+
+
+# -- Flex endpoints ----------------------------------------------------------------------------
+def _flex(
+    sim: FlexSimulator,
+    *,
+    req: RequestView,
+    endpoint: str,
+    device_id: str | None,
+    query: dict[str, str],
+    entry: dict[str, Any],
+) -> Response | None:
+    cfg = sim.config
+    status, info = sim.authority.validate(req.bearer_token())
+    if info is not None:
+        entry["client_id"], entry["workspace_id"] = info.client_id, info.workspace_id
+    rates = (cfg.error_rate, cfg.html_error_rate, cfg.drop_rate, cfg.truncate_rate)
+    fault = sim.faults.next_fault(endpoint, rates)
+    entry["fault"] = fault
+    handled, faulted = _fault(sim, fault, cfg)
+    if handled:
+        return faulted
+    response = _flex_answer(
+        sim, endpoint=endpoint, device_id=device_id, query=query, status=status, info=info
+    )
+    if cfg.deprecation:
+        response.headers.extend(_DEPRECATION)
+    return response
+
+
+def _flex_answer(
+    sim: FlexSimulator,
+    *,
+    endpoint: str,
+    device_id: str | None,
+    query: dict[str, str],
+    status: TokenStatus,
+    info: Any,
+) -> Response:
+    cfg = sim.config
+    if status is TokenStatus.EXPIRED:
+        return _json(401, errors.expired_token())
+    if status is not TokenStatus.VALID or info is None:
+        reason = (
+            "Token is missing" if status is TokenStatus.MISSING else "Token provided is invalid"
+        )
+        return _json(401, errors.unauthorized(reason))
+    resource = "orders" if endpoint.startswith("orders") else "devices"
+    if resource not in info.permissions:
+        return _json(403, errors.forbidden(f"View permission on {resource.title()} is required"))
+    decision = sim.limiter.check(
+        (info.client_id, info.workspace_id, endpoint), cfg.rate_limit, cfg.rate_window_s
+    )
+    if not decision.allowed:
+        return _too_many(cfg, decision.limit, decision.remaining, decision.reset)
+    sim.sleep(cfg.latency_ms / 1000)
+    workspace = info.workspace_id
+    if endpoint == "devices/{id}":
+        if not device_id:
+            return _json(
+                400, errors.bad_request("id", "Parameter ID is missing.", "path.parameter")
+            )
+        device = sim.store.get_device(workspace, device_id)
+        if device is None:
+            return _json(404, errors.not_found(f"Device {device_id} was not found."))
+        return _json(200, device)
+    try:
+        limit = _int_param(query, "limit", 20, 0, 100)
+        offset = _int_param(query, "offset", 0, 0, None)
+        common: dict[str, Any] = {
+            "filter": query.get("filter"),
+            "sort": query.get("sort"),
+            "limit": limit,
+            "offset": offset,
+            "updated_filter": cfg.updated_filter,
+        }
+        if endpoint == "orders/transform":
+            group_by = query.get("group-by")
+            if not group_by:
+                raise _BadParam("group-by", "Required parameter is missing.")
+            page = sim.store.transform_orders(workspace, group_by=group_by, **common)
+        else:
+            lister = sim.store.list_orders if endpoint == "orders" else sim.store.list_devices
+            page = lister(
+                workspace, select=query.get("select"), updated_sort=cfg.updated_sort, **common
+            )
+    except _BadParam as exc:
+        return _json(400, errors.bad_request(exc.subject, exc.description))
+    except QueryError as exc:
+        return _json(400, errors.bad_request(exc.subject, exc.description))
+    envelope = {
+        "items": page.items,
+        "count": len(page.items),
+        "offset": offset,
+        "total": page.total,
+    }
+    return _json(200, envelope)
+
+
+def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,18}", raw.strip()):
+        raise _BadParam(name, f"{name} must be an integer, got {raw!r}.")
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise _BadParam(name, f"{name} must be {bound}, got {value}.")
+    return value
+
+
+# -- admin endpoints ---------------------------------------------------------------------------
+def _admin(
+    sim: FlexSimulator, req: RequestView, path: str, query: dict[str, str], body: bytes
+) -> Response:
+    allow = _ADMIN_METHODS[path]
+    if req.command not in allow.split(", "):
+        return _method_not_allowed(req.command, allow)
+    if not req.is_loopback():
+        return _json(403, errors.forbidden("Admin endpoints answer loopback clients only."))
+    if path == "/__sim/health":
+        counts = {
+            ws: {"orders": sim.store.count(ws, "orders"), "devices": sim.store.count(ws, "devices")}
+            for ws in sim.store.workspaces()
+        }
+        return _json(200, {"status": "ok", "workspaces": counts})
+    if path == "/__sim/requests":
+        if req.command == "DELETE":
+            return _json(200, {"cleared": sim.log.clear()})
+        items = sim.requests(query.get("endpoint"))
+        return _json(200, {"items": items, "count": len(items)})
+    try:
+        payload = json.loads(body or b"{}")
+        if not isinstance(payload, dict):
+            raise ValueError("the body must be a JSON object")
+        if path == "/__sim/mutations":
+            ops = payload.get("ops")
+            if not isinstance(ops, list):
+                raise ValueError("'ops' must be a list")
+            results = sim.mutate(ops, payload.get("workspace_id"))
+            return _json(200, {"results": results})
+        if payload.pop("clear", False):
+            sim.faults.clear()
+        if "faults" in payload:
+            sim.script_faults(str(payload.pop("endpoint", "")), list(payload.pop("faults")))
+        if payload:
+            sim.update_config(**payload)
+        return _json(200, {"pending": sim.faults.pending(), "config": sim.config.public_dict()})
+    except (ValueError, TypeError, MutationError) as exc:
+        return _json(400, errors.bad_request("body", str(exc), source="body"))

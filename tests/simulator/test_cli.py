@@ -1,0 +1,171 @@
+"""The flex-simulator command: URL on the first line, serves real requests, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+SCRIPT = Path(sys.executable).parent / "flex-simulator"
+FLAGS = [
+    "--host",
+    "--port",
+    "--orders",
+    "--devices",
+    "--seed",
+    "--rate-limit",
+    "--rate-window",
+    "--token-ttl",
+    "--client-id",
+    "--client-secret",
+    "--workspace-id",
+    "--updated-filter",
+    "--no-updated-filter",
+    "--updated-sort",
+    "--no-updated-sort",
+    "--latency-ms",
+    "--retry-after",
+    "--deprecation",
+    "--error-rate",
+    "--html-error-rate",
+    "--drop-rate",
+    "--truncate-rate",
+    "--fault-seed",
+    "--clients-file",
+    "--db",
+]
+
+
+def _start(*args: str, module: bool = True) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "flex_simulator"] if module else [str(SCRIPT)]
+    proc = subprocess.Popen(
+        [*cmd, "--port", "0", "--orders", "15", "--devices", "25", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    return proc, first
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    return out, err
+
+
+@pytest.mark.parametrize("module", [True, False], ids=["python-m", "console-script"])
+def test_cli_prints_url_first_serves_and_stops_on_sigterm(module: bool) -> None:
+    if not module and not SCRIPT.exists():
+        pytest.skip("console script not installed in this environment")
+    proc, first = _start("--client-secret", "cli-secret-value", module=module)
+    try:
+        match = re.match(r"flex-simulator listening on (http://127\.0\.0\.1:(\d+)) \(", first)
+        assert match, first
+        url = match.group(1)
+        assert int(match.group(2)) > 0
+        assert "15 orders, 25 devices" in first
+        token = requests.post(
+            f"{url}/as/token.oauth2",
+            data={"grant_type": "client_credentials"},
+            auth=("demo-client", "cli-secret-value"),
+            timeout=10,
+        ).json()["access_token"]
+        r = requests.get(
+            f"{url}/flex/v1beta1/orders", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert r.json()["total"] == 15
+    finally:
+        out, err = _stop(proc)
+    assert "cli-secret-value" not in first + out + err
+    assert token not in first + out + err
+
+
+def test_cli_flags_reach_the_server(tmp_path: Path) -> None:
+    clients = tmp_path / "clients.json"
+    clients.write_text(
+        json.dumps(
+            {
+                "clients": [
+                    {
+                        "client_id": "c2",
+                        "client_secret": "s2",
+                        "workspace_id": "ab" * 16,
+                        "permissions": ["devices"],
+                        "devices": 5,
+                    }
+                ]
+            }
+        )
+    )
+    proc, first = _start(
+        "--rate-limit",
+        "1",
+        "--rate-window",
+        "30",
+        "--retry-after",
+        "--deprecation",
+        "--updated-filter",
+        "--clients-file",
+        str(clients),
+        "--db",
+        str(tmp_path / "sim.db"),
+    )
+    try:
+        url = re.search(r"http://[\d.]+:\d+", first).group(0)  # type: ignore[union-attr]
+        token = requests.post(
+            f"{url}/authorization/v2/oauth2/{'ab' * 16}/token",
+            data={"grant_type": "client_credentials", "client_id": "c2", "client_secret": "s2"},
+            timeout=10,
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        devices = f"{url}/flex/v1beta1/devices"
+        ok = requests.get(
+            devices,
+            headers=headers,
+            params={"filter": "updatedAt gt '2000-01-01T00:00:00Z'"},
+            timeout=10,
+        )
+        assert ok.status_code == 200 and ok.json()["total"] == 5
+        assert "Deprecation" in ok.headers
+        limited = requests.get(devices, headers=headers, timeout=10)
+        assert limited.status_code == 429 and "Retry-After" in limited.headers
+        assert (
+            requests.get(f"{url}/flex/v1beta1/orders", headers=headers, timeout=10).status_code
+            == 403
+        )
+    finally:
+        _stop(proc)
+    assert (tmp_path / "sim.db").exists()
+
+
+def test_cli_help_lists_every_flag() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "flex_simulator", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    for flag in FLAGS:
+        assert flag in out, flag
+
+
+def test_cli_rejects_bad_settings() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flex_simulator", "--port", "0", "--error-rate", "3"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "error_rate" in proc.stderr
