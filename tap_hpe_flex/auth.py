@@ -1,0 +1,146 @@
+"""OAuth2 client-credentials tokens for GreenLake, one per tap run, refreshed before expiry.
+
+Why a custom authenticator: the SDK's ``is_token_valid`` has no safety margin (a token could expire
+between the check and the request), its error path logs the token endpoint's raw body, and a tap
+run must share one token across streams (GreenLake tokens live 15 minutes; ``expires_in`` is read,
+never assumed).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import typing as t
+
+import requests
+from singer_sdk.authenticators import OAuthAuthenticator
+
+from tap_hpe_flex.errors import FlexAuthError, decode_error_body
+
+#: Refresh this many seconds before expiry at most ...
+MAX_REFRESH_MARGIN_S = 60.0
+#: ... and at most this share of the token's life (so a 2-second test token stays usable).
+REFRESH_MARGIN_SHARE = 0.1
+
+
+class FlexAuthenticator(OAuthAuthenticator):
+    """Bearer tokens from the GreenLake token endpoint (form-encoded client credentials)."""
+
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        timeout: float = 60.0,
+        user_agent: str | None = None,
+        clock: t.Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            auth_endpoint=token_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            oauth_headers={"Accept": "application/json"}
+            | ({"User-Agent": user_agent} if user_agent else {}),
+        )
+        self.logger = logging.getLogger("tap-hpe-flex.auth")
+        self._timeout = timeout
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._obtained_at: float | None = None
+        #: Token requests made (successful or not); for logs and tests.
+        self.token_requests = 0
+
+    @property
+    def oauth_request_body(self) -> dict:
+        """Client-credentials grant in the form body, as HPE's samples send it."""
+        return {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+
+    def refresh_margin(self) -> float:
+        """Seconds before expiry at which the token counts as stale."""
+        if not self.expires_in:
+            return 0.0
+        return min(MAX_REFRESH_MARGIN_S, self.expires_in * REFRESH_MARGIN_SHARE)
+
+    def is_token_valid(self) -> bool:
+        """Say whether the token has more than the safety margin left (monotonic clock)."""
+        if self.access_token is None or self._obtained_at is None:
+            return False
+        if not self.expires_in:
+            return True
+        age = self._clock() - self._obtained_at
+        return age < self.expires_in - self.refresh_margin()
+
+    def invalidate(self) -> None:
+        """Forget the token (the API said 401), so the next request fetches a new one."""
+        with self._lock:
+            self.access_token = None
+            self._obtained_at = None
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the bearer header, fetching a token first when none is fresh (thread-safe)."""
+        with self._lock:
+            if not self.is_token_valid():
+                self.update_access_token()
+            request.headers["Authorization"] = f"Bearer {self.access_token}"
+        return request
+
+    def update_access_token(self) -> None:
+        """Fetch a token; failures become one-line FlexAuthError without secrets or raw bodies."""
+        with self._lock:
+            self.logger.info("Requesting a new access token from %s", self.auth_endpoint)
+            started = self._clock()
+            self.token_requests += 1
+            try:
+                response = self._session.post(
+                    self.auth_endpoint,
+                    headers=self._oauth_headers,
+                    data=self.oauth_request_payload,
+                    timeout=self._timeout,
+                )
+            except requests.RequestException as exc:
+                msg = (
+                    f"Could not reach the token endpoint {self.auth_endpoint}: {type(exc).__name__}"
+                )
+                raise FlexAuthError(msg) from None
+            if response.status_code != 200:
+                raise FlexAuthError(self._failure_message(response))
+            try:
+                body = response.json()
+                token = body["access_token"]
+            except (ValueError, KeyError, TypeError):
+                msg = (
+                    f"The token endpoint {self.auth_endpoint} answered HTTP 200 without an "
+                    "access_token (is token_url right?)"
+                )
+                raise FlexAuthError(msg) from None
+            expires = body.get("expires_in")
+            self.access_token = str(token)
+            self.expires_in = int(expires) if expires else None
+            self._obtained_at = started
+            self.logger.info(
+                "Got an access token valid for %s s (refreshing %.0f s early)",
+                self.expires_in if self.expires_in else "unknown",
+                self.refresh_margin(),
+            )
+
+    def _failure_message(self, response: requests.Response) -> str:
+        body = decode_error_body(response) or {}
+        detail = body.get("error_description") or body.get("message") or body.get("error") or ""
+        code = body.get("error") or body.get("errorCode") or ""
+        status = response.status_code
+        if status in {400, 401}:
+            lead = "Authentication failed: the token endpoint rejected client_id/client_secret"
+        elif status == 403:
+            lead = "Authentication failed: the API client may not get tokens for this workspace"
+        elif status == 404:
+            lead = "Authentication failed: no token endpoint at token_url (check workspace_id)"
+        else:
+            lead = "Authentication failed: the token endpoint answered with an error"
+        extra = "; ".join(" ".join(str(p).split())[:200] for p in (code, detail) if p)
+        return f"{lead} (HTTP {status} from {self.auth_endpoint}{': ' + extra if extra else ''})"

@@ -1,0 +1,177 @@
+"""Incremental strategies on ``updatedAt`` and the run-wide memory of which one an endpoint takes.
+
+HPE does not document ``updatedAt`` as filterable or sortable on Flex v1beta1 (sibling GreenLake
+APIs accept ``updatedAt ge '...'``), so the tap adapts:
+
+* ``filter``: the server returns only ``updatedAt ge '<bookmark>'`` (cheapest).
+* ``sort``: ``sort=updatedAt desc``; paging stops at the first record older than the bookmark.
+* ``client``: every page is read and records older than the bookmark are dropped locally.
+* ``auto``: the first data request of an endpoint doubles as the probe (filter, then sort, then
+  client); a 400 naming the parameter or ``updatedAt`` rules a strategy out. The outcome is kept
+  for the run and shared by every stream using the endpoint.
+
+Timestamps are normalised to one fixed-width UTC form so that string comparisons (which the SDK's
+bookmark code uses) agree with time order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+import re
+import threading
+
+from tap_hpe_flex.errors import error_issues
+
+logger = logging.getLogger("tap-hpe-flex")
+
+UTC = dt.timezone.utc
+
+#: Seconds subtracted from the sync's start time when capping a bookmark: a record committed
+#: slightly late (clock skew, replica lag) must still be read by the next sync.
+BOOKMARK_SAFETY_MARGIN_S = 30
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$"
+)
+
+
+class Strategy(str, enum.Enum):
+    """How a stream narrows a sync to records changed since the bookmark."""
+
+    AUTO = "auto"
+    FILTER = "filter"
+    SORT = "sort"
+    CLIENT = "client"
+    FULL = "full"  # no bookmark: a plain full pass, no narrowing and no probe
+
+
+PROBE_ORDER = (Strategy.FILTER, Strategy.SORT, Strategy.CLIENT)
+
+
+def parse_timestamp(value: str | dt.datetime) -> dt.datetime:
+    """Parse RFC 3339 (``Z`` or offset, any number of fractional digits) to aware UTC."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        match = _TIMESTAMP.match(value.strip())
+        if not match:
+            msg = f"not an RFC 3339 timestamp: {value!r}"
+            raise ValueError(msg)
+        year, month, day, hour, minute, second, frac, _z, sign, oh, om = match.groups()
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        tz = UTC
+        if sign:
+            offset = dt.timedelta(hours=int(oh), minutes=int(om))
+            tz = dt.timezone(offset if sign == "+" else -offset)
+        moment = dt.datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tz
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def canonical_timestamp(value: str | dt.datetime) -> str:
+    """Write a timestamp in the one form bookmarks use: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``.
+
+    Fixed width, so lexicographic order equals time order (``Z`` vs ``+00:00`` and a varying
+    number of fractional digits would otherwise compare wrongly as strings).
+    """
+    return parse_timestamp(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def filter_timestamp(value: str | dt.datetime) -> str:
+    """Render the bookmark as a filter literal, HPE's sample style, milliseconds floored.
+
+    Flooring keeps ``ge`` inclusive: the literal is never later than the bookmark.
+    """
+    moment = parse_timestamp(value)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def updated_filter(bookmark: str | dt.datetime) -> str:
+    """Build the server-side clause (``ge``: a record equal to the bookmark is kept)."""
+    return f"updatedAt ge '{filter_timestamp(bookmark)}'"
+
+
+UPDATED_SORT = "updatedAt desc"
+
+
+def is_strategy_rejection(strategy: Strategy, status: int, body: dict | None) -> bool:
+    """Tell whether an error answer to a probe means "this strategy is not supported".
+
+    Only a 400 (or 422) counts, and only when the error names what the probe added: the
+    ``filter``/``sort`` parameter or ``updatedAt``. Anything else is a real error.
+    """
+    if status not in {400, 422} or strategy not in {Strategy.FILTER, Strategy.SORT}:
+        return False
+    words = {strategy.value, "updatedat"}
+    texts = [str((body or {}).get("message", ""))]
+    for issue in error_issues(body):
+        texts.extend(str(issue.get(k, "")) for k in ("subject", "description", "source"))
+    haystack = " ".join(texts).lower()
+    return any(word in haystack for word in words)
+
+
+def rejection_reason(body: dict | None) -> str:
+    """Summarise why a probe was rejected, for the log."""
+    issues = [
+        ": ".join(str(i[k]) for k in ("subject", "description") if i.get(k))
+        for i in error_issues(body)
+    ]
+    return "; ".join(i for i in issues if i) or str((body or {}).get("message") or "HTTP 400")
+
+
+class StrategyRegistry:
+    """Per-endpoint strategy decisions for one run, shared by all streams (thread-safe)."""
+
+    def __init__(self, configured: Strategy | str = Strategy.AUTO) -> None:
+        self.configured = Strategy(configured)
+        self._lock = threading.Lock()
+        self._chosen: dict[str, Strategy] = {}
+        self._rejected: dict[str, set[Strategy]] = {}
+
+    def strategy_for(self, endpoint: str) -> tuple[Strategy, bool]:
+        """Return (strategy to use, whether the next request is a probe)."""
+        if self.configured is not Strategy.AUTO:
+            return self.configured, False
+        with self._lock:
+            if endpoint in self._chosen:
+                return self._chosen[endpoint], False
+            rejected = self._rejected.get(endpoint, set())
+            for candidate in PROBE_ORDER:
+                if candidate not in rejected:
+                    return candidate, candidate is not Strategy.CLIENT
+        return Strategy.CLIENT, False  # pragma: no cover - PROBE_ORDER ends with CLIENT
+
+    def chosen(self, endpoint: str) -> Strategy | None:
+        """Return the strategy settled for ``endpoint`` in this run, if any."""
+        with self._lock:
+            return self._chosen.get(endpoint)
+
+    def accept(self, endpoint: str, strategy: Strategy, why: str) -> None:
+        """Remember that ``strategy`` works for ``endpoint`` (logged once)."""
+        with self._lock:
+            if endpoint in self._chosen:
+                return
+            self._chosen[endpoint] = strategy
+        logger.info("Incremental strategy for %s: %s (%s)", endpoint, strategy.value, why)
+
+    def reject(self, endpoint: str, strategy: Strategy, reason: str) -> Strategy:
+        """Rule ``strategy`` out for ``endpoint`` and return the next one to try."""
+        with self._lock:
+            self._rejected.setdefault(endpoint, set()).add(strategy)
+        nxt, _ = self.strategy_for(endpoint)
+        logger.info(
+            "The API rejected the %s strategy on %s (%s); trying %s",
+            strategy.value,
+            endpoint,
+            reason,
+            nxt.value,
+        )
+        if nxt is Strategy.CLIENT:
+            self.accept(endpoint, nxt, "server supports neither updatedAt filter nor sort")
+        return nxt
