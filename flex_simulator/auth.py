@@ -68,6 +68,11 @@ class Authority:
         with self._lock:
             return list(self._clients.values())
 
+    def client(self, client_id: str) -> ClientSpec | None:
+        """Look a registered client up by ID (None if unknown)."""
+        with self._lock:
+            return self._clients.get(client_id)
+
     def authenticate(self, client_id: str, client_secret: str) -> ClientSpec | None:
         """Check credentials in constant time; None for an unknown client or a wrong secret."""
         with self._lock:
@@ -107,6 +112,12 @@ class Authority:
                 f"Workspace {tenant_id} is not a tenant of the subject token's MSP workspace.",
             )
         assert client is not None
+        if not tenant.exchange_allowed:
+            raise ExchangeError(
+                403,
+                "invalid_target",
+                f"The MSP client may not access tenant workspace {tenant.workspace_id}.",
+            )
         perms = tenant.permissions if tenant.permissions is not None else client.permissions
         scoped = replace(
             info,

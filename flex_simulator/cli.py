@@ -76,7 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-rate", type=float, default=0.0, help="P(connection closed, no answer)")
     p.add_argument("--truncate-rate", type=float, default=0.0, help="P(half a body)")
     p.add_argument("--fault-seed", type=int, default=0, help="random fault seed (0)")
-    p.add_argument("--clients-file", default=None, metavar="PATH", help="JSON clients/tenants")
+    p.add_argument(
+        "--clients-file",
+        default=None,
+        metavar="PATH",
+        help="JSON clients/tenants; example:msp-clients.json is a shipped MSP demo",
+    )
+    p.add_argument(
+        "--tenants",
+        type=int,
+        default=_D.tenants,
+        metavar="N",
+        help="make the demo client an MSP with N generated tenants (small data each)",
+    )
+    p.add_argument(
+        "--tenant-id-hyphens",
+        action=bool_flag,
+        default=_D.tenant_id_hyphens,
+        help="list MSP tenant IDs as hyphenated UUIDs",
+    )
     p.add_argument("--db", default=None, metavar="PATH", help="SQLite file (default: in memory)")
     p.add_argument(
         "--access-log", action=bool_flag, default=False, help="print one line per request to stderr"
@@ -110,6 +128,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         fault_seed=args.fault_seed,
         clients_file=args.clients_file,
         db_path=args.db,
+        tenants=args.tenants,
+        tenant_id_hyphens=args.tenant_id_hyphens,
     )
 
 
@@ -145,6 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     print(f"token URL: {sim.token_url} (client {config.client_id})", flush=True)
+    msp = [c for c in sim.authority.clients() if c.msp]
+    for client in msp:
+        print(
+            f"MSP client {client.client_id}: {len(client.tenants)} tenants at "
+            f"{sim.url}/workspaces/v1/msp-tenants",
+            flush=True,
+        )
     try:
         while not stop.wait(0.5):
             pass

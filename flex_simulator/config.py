@@ -7,6 +7,7 @@ vocabulary; clients (with MSP tenants) come from a JSON file so multi-tenant tes
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -15,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 PERMISSIONS = ("orders", "devices")
+INVENTORY_OWNERSHIP = ("MSP_OWNED_INVENTORY", "CUSTOMER_OWNED_INVENTORY")
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+EXAMPLE_PREFIX = "example:"
+# Sizes of the tenants ``--tenants N`` generates: small, so a demo with many tenants starts at once.
+GENERATED_TENANT_ORDERS = 20
+GENERATED_TENANT_DEVICES = 40
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 # Settings that may change while the simulator runs (update_config and POST /__sim/faults).
@@ -35,6 +42,7 @@ RUNTIME_FIELDS = frozenset(
         "fault_seed",
         "server_error_retry_after_s",
         "timeout_fault_s",
+        "tenant_id_hyphens",
     }
 )
 _RATE_FIELDS = ("error_rate", "html_error_rate", "drop_rate", "truncate_rate")
@@ -71,6 +79,11 @@ class SimulatorConfig:
     # how long a "timeout" fault stalls before answering.
     server_error_retry_after_s: int = 1
     timeout_fault_s: float = 10.0
+    # MSP demo: > 0 makes the demo client an MSP with this many generated tenants (small data).
+    tenants: int = 0
+    # Serve msp-tenants IDs as hyphenated UUIDs (HPE's workspace API documents uuid format there,
+    # while token-exchange URLs need 32 hex digits): lets a tap test its normalisation.
+    tenant_id_hyphens: bool = False
 
     def validate(self) -> None:
         """Reject impossible settings early, with a message naming the setting."""
@@ -82,8 +95,10 @@ class SimulatorConfig:
             raise ValueError("the fault rates must add up to at most 1")
         if self.rate_window_s <= 0:
             raise ValueError("rate_window_s must be positive")
-        if self.latency_ms < 0 or self.token_ttl < 0 or self.orders < 0 or self.devices < 0:
-            raise ValueError("latency_ms, token_ttl, orders and devices must not be negative")
+        if min(self.latency_ms, self.token_ttl, self.orders, self.devices, self.tenants) < 0:
+            raise ValueError(
+                "latency_ms, token_ttl, orders, devices and tenants must not be negative"
+            )
 
     def with_changes(self, **changes: Any) -> SimulatorConfig:
         """Copy with runtime-changeable settings replaced; unknown or static names are errors."""
@@ -103,13 +118,25 @@ class SimulatorConfig:
 
 @dataclass(frozen=True)
 class TenantSpec:
-    """A tenant workspace an MSP client may exchange its token into, with its own data size."""
+    """A tenant workspace of an MSP client, with its own data size and list-entry details.
+
+    ``exchange_allowed=False`` keeps the tenant in ``GET /workspaces/v1/msp-tenants`` but refuses
+    the token exchange into it (403), so a tap's per-tenant failure handling can be exercised.
+    """
 
     workspace_id: str
     orders: int = 100
     devices: int = 300
     seed: int = 7
     permissions: tuple[str, ...] | None = None  # None: the MSP client's permissions
+    name: str | None = None  # workspaceName; None: "Tenant <first 8 hex digits>"
+    exchange_allowed: bool = True
+    inventory_ownership: str = "MSP_OWNED_INVENTORY"
+
+    @property
+    def workspace_name(self) -> str:
+        """The tenant's ``workspaceName`` as the tenant list shows it."""
+        return self.name or f"Tenant {self.workspace_id[:8]}"
 
 
 @dataclass(frozen=True)
@@ -159,10 +186,33 @@ def tenant_from(value: str | Mapping[str, Any] | TenantSpec) -> TenantSpec:
             devices=int(value.get("devices", 300)),
             seed=int(value.get("seed", 7)),
             permissions=None if perms is None else _permissions(perms),
+            name=None if value.get("name") is None else str(value["name"]),
+            exchange_allowed=bool(value.get("exchange_allowed", True)),
+            inventory_ownership=str(value.get("inventory_ownership", "MSP_OWNED_INVENTORY")),
         )
-    if not is_tenant_id(spec.workspace_id):
+    workspace_id = normalize_workspace_id(spec.workspace_id)
+    if not is_tenant_id(workspace_id):
         raise ValueError(f"tenant workspace IDs are 32 hex digits: {spec.workspace_id!r}")
-    return dataclasses.replace(spec, workspace_id=spec.workspace_id.lower())
+    if spec.inventory_ownership not in INVENTORY_OWNERSHIP:
+        raise ValueError(f"inventory_ownership must be one of {list(INVENTORY_OWNERSHIP)}")
+    return dataclasses.replace(spec, workspace_id=workspace_id)
+
+
+def generated_tenants(count: int, seed: int) -> tuple[TenantSpec, ...]:
+    """Tenants for ``--tenants N``: stable IDs and names from the seed, small data sets."""
+    tenants = []
+    for i in range(1, count + 1):
+        digest = hashlib.sha256(f"flex-simulator tenant {seed} {i}".encode()).hexdigest()
+        tenants.append(
+            TenantSpec(
+                workspace_id=digest[:32],
+                orders=GENERATED_TENANT_ORDERS,
+                devices=GENERATED_TENANT_DEVICES,
+                seed=seed + i,
+                name=f"Demo Tenant {i:02d}",
+            )
+        )
+    return tuple(tenants)
 
 
 def client_from(value: Mapping[str, Any]) -> ClientSpec:
@@ -183,9 +233,22 @@ def client_from(value: Mapping[str, Any]) -> ClientSpec:
         raise ValueError(f"client entry is missing {exc.args[0]!r}") from None
 
 
+def resolve_clients_path(path: str | Path) -> Path:
+    """``example:NAME`` names a file shipped in ``flex_simulator/examples``; else a plain path."""
+    text = str(path)
+    if text.startswith(EXAMPLE_PREFIX):
+        name = text[len(EXAMPLE_PREFIX) :]
+        candidate = EXAMPLES_DIR / name
+        if "/" in name or "\\" in name or not candidate.is_file():
+            shipped = sorted(p.name for p in EXAMPLES_DIR.glob("*.json"))
+            raise ValueError(f"no shipped example {name!r}; examples: {', '.join(shipped)}")
+        return candidate
+    return Path(path)
+
+
 def load_clients_file(path: str | Path) -> list[ClientSpec]:
-    """Read ``{"clients": [...]}`` (or a bare list) from a JSON file."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read ``{"clients": [...]}`` (or a bare list) from a JSON file (or ``example:NAME``)."""
+    data = json.loads(resolve_clients_path(path).read_text(encoding="utf-8"))
     entries = data.get("clients", []) if isinstance(data, dict) else data
     if not isinstance(entries, list):
         raise ValueError(f"{path}: expected a list of clients")

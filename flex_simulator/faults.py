@@ -11,7 +11,7 @@ import threading
 from collections import deque
 
 KINDS = ("500", "503-html", "502-html", "drop", "truncate", "429", "timeout", "pass")
-ENDPOINTS = ("token", "orders", "orders/transform", "devices", "devices/{id}")
+ENDPOINTS = ("token", "orders", "orders/transform", "devices", "devices/{id}", "msp-tenants")
 
 
 def parse_fault(fault: str) -> tuple[str, float | None]:

@@ -12,7 +12,11 @@ Decisions where HPE's material is silent (documented here so tests and the tap c
   ``updatedAt`` accepts eq/ne/gt/ge/lt/le/in with quoted RFC 3339 literals, only when the server's
   ``updated_filter`` switch is on; comparison is by instant, not by string.
 * **select**: exactly the listed schema fields are returned, nothing is added (not even ``id``):
-  a client that needs its key must ask for it. Fields a record lacks stay absent.
+  a client that needs its key must ask for it. Fields a record lacks stay absent. Names that are
+  not fields of the endpoint are ignored, not refused: HPE's own devices example selects
+  ``orderEndDate`` (an order field) and the spec says "All fields are supported", so a server
+  that refused it would reject HPE's documented request. A select of unknown names only returns
+  empty objects (the ``total`` is unchanged).
 * Blank ``filter``/``sort``/``select`` strings count as absent.
 """
 
@@ -250,20 +254,17 @@ def compile_sort(
 
 
 def compile_select(text: str | None, endpoint: Endpoint) -> tuple[str, ...] | None:
-    """Return the fields to keep (in request order, without duplicates), or None for all."""
+    """Return the fields to keep (in request order, without duplicates), or None for all.
+
+    Unknown names are dropped silently (see the module docstring for why).
+    """
     if _blank(text):
         return None
     assert text is not None
     fields: list[str] = []
     for raw in text.split(","):
         name = raw.strip()
-        if name not in endpoint.selectable:
-            raise QueryError(
-                "select",
-                f"Unknown field '{name}' in select; fields of {endpoint.name}: "
-                f"{', '.join(endpoint.selectable)}",
-            )
-        if name not in fields:
+        if name in endpoint.selectable and name not in fields:
             fields.append(name)
     return tuple(fields)
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
-import time
 from typing import Any
 
+from flex_simulator.clock import now_ns
 from flex_simulator.data import FlexDataGenerator, render_ts
 from flex_simulator.odata import parse_rfc3339
 
@@ -180,7 +180,7 @@ class Mutator:
         if table not in ("orders", "devices"):
             raise MutationError(f"op #{i}: unknown resource {table!r}; use orders or devices")
         self.seq += 1
-        self.last_us = max(time.time_ns() // 1000, self.last_us + 1)
+        self.last_us = max(now_ns() // 1000, self.last_us + 1)
         stamp = render_ts(self.last_us, 4)[0]
         rng = random.Random(f"mutation:{self.seed}:{self.seq}")
         if kind == "insert":

@@ -1,7 +1,8 @@
 """What each path answers: token endpoints, Flex endpoints, admin endpoints.
 
 Kept apart from the socket handling in ``server.py`` so the request pipeline reads top to bottom:
-fault → authentication → permission → rate limit → latency → parameters → store.
+fault → authentication → permission → rate limit → latency → parameters → store. The MSP tenant
+list lives in ``workspaces.py``, the ``/__sim`` endpoints in ``admin.py``.
 """
 
 from __future__ import annotations
@@ -9,20 +10,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 from . import errors
+from .admin import ADMIN_METHODS, admin
 from .auth import ExchangeError, TokenStatus
 from .config import is_tenant_id, normalize_workspace_id
-from .faults import parse_fault
-from .store import MutationError, QueryError
+from .responses import BadParam as _BadParam
+from .responses import RequestView, Response
+from .responses import fault_answer as _fault
+from .responses import int_param as _int_param
+from .responses import json_response as _json
+from .responses import method_not_allowed as _method_not_allowed
+from .responses import too_many as _too_many
+from .store import QueryError
+from .workspaces import MSP_TENANTS_PATH, msp_tenants
 
 if TYPE_CHECKING:
-    from .config import SimulatorConfig
     from .server import FlexSimulator
 
 FLEX = "/flex/v1beta1"
@@ -38,55 +44,11 @@ _DEPRECATION = (
         'type="text/html"',
     ),
 )
-_HTML_FAULTS = {
-    "503-html": (503, "Service Temporarily Unavailable"),
-    "502-html": (502, "Bad Gateway"),
-}
 _FLEX_ROUTES = {
     f"{FLEX}/orders": "orders",
     f"{FLEX}/orders/transform": "orders/transform",
     f"{FLEX}/devices": "devices",
 }
-_ADMIN_METHODS = {
-    "/__sim/faults": "POST",
-    "/__sim/mutations": "POST",
-    "/__sim/requests": "GET, DELETE",
-    "/__sim/health": "GET",
-}
-
-
-@dataclass
-class Response:
-    """A complete answer; ``server._Handler`` writes it (or truncates it)."""
-
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-class RequestView(Protocol):
-    """What routing needs from the HTTP handler."""
-
-    command: str
-    headers: Any
-
-    def bearer_token(self) -> str | None:
-        """Return the bearer token of the request, if any."""
-
-    def is_loopback(self) -> bool:
-        """Tell whether the client is on this machine."""
-
-
-class _BadParam(Exception):
-    def __init__(self, subject: str, description: str) -> None:
-        super().__init__(description)
-        self.subject = subject
-        self.description = description
-
-
-def _json(status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status, errors.dumps(body), headers=headers or [])
 
 
 def route(
@@ -100,9 +62,14 @@ def route(
 ) -> Response | None:
     """Answer one request; None means "drop the connection". Fills ``entry`` for the log."""
     path = unquote(path)
-    if path in _ADMIN_METHODS:
+    if path in ADMIN_METHODS:
         entry["endpoint"] = "admin"
-        return _admin(sim, req, path, query, body)
+        return admin(sim, req, path, query, body)
+    if path == MSP_TENANTS_PATH:
+        entry["endpoint"] = "msp-tenants"
+        if req.command != "GET":
+            return _method_not_allowed(req.command, "GET")
+        return msp_tenants(sim, req, query, entry)
     match = _V2_TOKEN.fullmatch(path)
     if path == "/as/token.oauth2" or match:
         workspace = match.group(1) if match else None
@@ -120,44 +87,6 @@ def route(
     if req.command != "GET":
         return _method_not_allowed(req.command, "GET")
     return _flex(sim, req=req, endpoint=endpoint, device_id=device_id, query=query, entry=entry)
-
-
-def _method_not_allowed(method: str, allow: str) -> Response:
-    return _json(405, errors.method_not_allowed(method, allow), [("Allow", allow)])
-
-
-def _fault(
-    sim: FlexSimulator, fault: str | None, cfg: SimulatorConfig
-) -> tuple[bool, Response | None]:
-    """Return (True, answer) when a fault replaces the answer (None: drop); else (False, None)."""
-    if fault is None or fault == "truncate":
-        return False, None
-    kind, arg = parse_fault(fault)
-    if kind == "500":
-        retry = cfg.server_error_retry_after_s if arg is None else int(arg)
-        return True, _json(500, errors.server_error(retry))
-    if kind in ("503-html", "502-html"):
-        status, reason = _HTML_FAULTS[kind]
-        return True, Response(status, errors.html_page(status, reason), "text/html")
-    if kind == "drop":
-        return True, None
-    if kind == "429":
-        reset = max(1, math.ceil(cfg.rate_window_s))
-        return True, _too_many(cfg, cfg.rate_limit, 0, reset)
-    if kind == "timeout":
-        sim.sleep(cfg.timeout_fault_s if arg is None else arg)
-    return False, None
-
-
-def _too_many(cfg: SimulatorConfig, limit: int, remaining: int, reset: int) -> Response:
-    headers = [
-        ("X-RateLimit-Limit", str(limit)),
-        ("X-RateLimit-Remaining", str(remaining)),
-        ("X-RateLimit-Reset", str(reset)),
-    ]
-    if cfg.retry_after:
-        headers.append(("Retry-After", str(reset)))
-    return _json(429, errors.too_many_requests(), headers)
 
 
 # -- token endpoints ---------------------------------------------------------------------------
@@ -334,57 +263,3 @@ def _flex_answer(
         "total": page.total,
     }
     return _json(200, envelope)
-
-
-def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"-?[0-9]{1,18}", raw.strip()):
-        raise _BadParam(name, f"{name} must be an integer, got {raw!r}.")
-    value = int(raw)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise _BadParam(name, f"{name} must be {bound}, got {value}.")
-    return value
-
-
-# -- admin endpoints ---------------------------------------------------------------------------
-def _admin(
-    sim: FlexSimulator, req: RequestView, path: str, query: dict[str, str], body: bytes
-) -> Response:
-    allow = _ADMIN_METHODS[path]
-    if req.command not in allow.split(", "):
-        return _method_not_allowed(req.command, allow)
-    if not req.is_loopback():
-        return _json(403, errors.forbidden("Admin endpoints answer loopback clients only."))
-    if path == "/__sim/health":
-        counts = {
-            ws: {"orders": sim.store.count(ws, "orders"), "devices": sim.store.count(ws, "devices")}
-            for ws in sim.store.workspaces()
-        }
-        return _json(200, {"status": "ok", "workspaces": counts})
-    if path == "/__sim/requests":
-        if req.command == "DELETE":
-            return _json(200, {"cleared": sim.log.clear()})
-        items = sim.requests(query.get("endpoint"))
-        return _json(200, {"items": items, "count": len(items)})
-    try:
-        payload = json.loads(body or b"{}")
-        if not isinstance(payload, dict):
-            raise ValueError("the body must be a JSON object")
-        if path == "/__sim/mutations":
-            ops = payload.get("ops")
-            if not isinstance(ops, list):
-                raise ValueError("'ops' must be a list")
-            results = sim.mutate(ops, payload.get("workspace_id"))
-            return _json(200, {"results": results})
-        if payload.pop("clear", False):
-            sim.faults.clear()
-        if "faults" in payload:
-            sim.script_faults(str(payload.pop("endpoint", "")), list(payload.pop("faults")))
-        if payload:
-            sim.update_config(**payload)
-        return _json(200, {"pending": sim.faults.pending(), "config": sim.config.public_dict()})
-    except (ValueError, TypeError, MutationError) as exc:
-        return _json(400, errors.bad_request("body", str(exc), source="body"))

@@ -21,17 +21,21 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import errors
 from .auth import Authority
+from .clock import http_date
 from .config import (
     ClientSpec,
     SimulatorConfig,
     client_from,
+    generated_tenants,
     load_clients_file,
     normalize_workspace_id,
 )
 from .faults import FaultInjector
 from .ratelimit import RateLimiter
 from .requestlog import RequestLog, redact_query
-from .routes import Response, route
+from .responses import Response
+from .routes import route
+from .scheduled import MutationScheduler, ScriptedMutation
 from .store import FlexStore
 
 
@@ -91,6 +95,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default access log (it goes to stderr); see FlexSimulator.access_log."""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """Render the ``Date`` header from the clock that stamps mutations (not a second one)."""
+        return http_date(timestamp)
+
     def _dispatch(self) -> None:
         sim = self.server.sim
         started = time.monotonic()
@@ -116,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
             response = Response(500, errors.dumps(err))
         # Log before writing: once a client has seen the answer, its entry must be readable.
         entry["status"] = None if response is None else response.status
+        # Scripted mutations due after this answer apply before it is sent, so whatever the
+        # client sends next (on any connection) already sees them; this answer does not.
+        entry["mutations"] = sim.scheduler.on_answer(entry)
         entry["duration"] = time.monotonic() - started
         sim.log.add(entry)
         if sim.access_log is not None:
@@ -193,6 +204,7 @@ class FlexSimulator:
         self.limiter = RateLimiter()
         self.faults = FaultInjector(config.fault_seed)
         self.log = RequestLog()
+        self.scheduler = MutationScheduler(self.store.apply_mutations)
         self.stop_event = threading.Event()
         self._lock = threading.RLock()
         self._server: _Server | None = None
@@ -202,6 +214,8 @@ class FlexSimulator:
                 client_id=config.client_id,
                 client_secret=config.client_secret,
                 workspace_id=normalize_workspace_id(config.workspace_id),
+                msp=config.tenants > 0,
+                tenants=generated_tenants(config.tenants, config.seed),
             )
         )
         if config.clients_file:
@@ -286,6 +300,27 @@ class FlexSimulator:
         """Apply store mutations (create/update/delete records) as the data core defines them."""
         workspace = normalize_workspace_id(workspace_id) if workspace_id else None
         return self.store.apply_mutations(workspace or self.default_workspace, ops)
+
+    def script_mutations(
+        self,
+        endpoint: str,
+        after_requests: int,
+        ops: list[dict[str, Any]],
+        workspace_id: str | None = None,
+    ) -> ScriptedMutation:
+        """Apply ``ops`` right after the ``after_requests``-th 200 answer of ``endpoint``.
+
+        Counted from now, only answers for ``workspace_id`` (default: the demo workspace, whose
+        data the ops change too). The ops are checked against the current data at once (a bad op
+        raises MutationError here, not mid-sync). The returned handle's ``done`` event is set
+        once they were applied; ``results`` (or ``error``) then say what happened.
+        """
+        workspace = normalize_workspace_id(workspace_id) if workspace_id else None
+        workspace = workspace or self.default_workspace
+        if not isinstance(ops, list):
+            raise ValueError("'ops' must be a list")
+        self.store.apply_mutations(workspace, ops, dry_run=True)
+        return self.scheduler.add(endpoint, after_requests, ops, workspace)
 
     def script_faults(self, endpoint: str, faults: list[str]) -> None:
         """Make the next ``len(faults)`` requests to ``endpoint`` meet these faults, in order."""

@@ -217,8 +217,14 @@ class FlexStore:
             w.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
             w.executemany(f"INSERT INTO {table}_doc VALUES (?, ?)", docs)
 
-    def apply_mutations(self, workspace_id: str, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Apply admin mutations atomically (all or none); one result per op."""
+    def apply_mutations(
+        self, workspace_id: str, ops: list[dict[str, Any]], *, dry_run: bool = False
+    ) -> list[dict[str, Any]]:
+        """Apply admin mutations atomically (all or none); one result per op.
+
+        ``dry_run`` validates the ops against the current data and rolls back, so a mutation
+        scheduled for later (``script_mutations``) is refused at once if it cannot apply now.
+        """
         with self._write_lock:
             ws = self._ws_ids.get(workspace_id)
             if ws is None:
@@ -228,7 +234,7 @@ class FlexStore:
             try:
                 w.execute("BEGIN IMMEDIATE")
                 results = Mutator(w, ws).apply(ops)
-                w.execute("COMMIT")
+                w.execute("ROLLBACK" if dry_run else "COMMIT")
                 return results
             except BaseException:
                 if w.in_transaction:

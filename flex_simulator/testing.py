@@ -42,9 +42,16 @@ def fetch_token(
     *,
     classic: bool = False,
 ) -> str:
-    """Get a token over HTTP the way a client would (form-encoded client credentials)."""
+    """Get a token over HTTP the way a client would (form-encoded client credentials).
+
+    The workspace token URL is the client's own (a client file's MSP client has its own workspace).
+    """
+    url = sim.token_url
+    client = sim.authority.client(client_id) if client_id else None
+    if client is not None:
+        url = f"{sim.url}/authorization/v2/oauth2/{client.workspace_id}/token"
     response = requests.post(
-        sim.classic_token_url if classic else sim.token_url,
+        sim.classic_token_url if classic else url,
         data={
             "grant_type": "client_credentials",
             "client_id": client_id or sim.config.client_id,
@@ -54,6 +61,19 @@ def fetch_token(
     )
     response.raise_for_status()
     return str(response.json()["access_token"])
+
+
+def exchange_token(sim: FlexSimulator, tenant_id: str, subject_token: str) -> requests.Response:
+    """Trade an MSP token for a tenant token over HTTP (RFC 8693); the raw answer, unchecked."""
+    return requests.post(
+        f"{sim.url}/authorization/v2/oauth2/{tenant_id}/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": subject_token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        },
+        timeout=10,
+    )
 
 
 def auth_headers(token: str) -> dict[str, str]:

@@ -39,6 +39,8 @@ FLAGS = [
     "--fault-seed",
     "--clients-file",
     "--db",
+    "--tenants",
+    "--tenant-id-hyphens",
 ]
 
 
@@ -145,6 +147,36 @@ def test_cli_flags_reach_the_server(tmp_path: Path) -> None:
     finally:
         _stop(proc)
     assert (tmp_path / "sim.db").exists()
+
+
+def test_cli_tenants_and_shipped_msp_example() -> None:
+    proc, first = _start("--tenants", "2", "--clients-file", "example:msp-clients.json")
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"http://[\d.]+:\d+", first).group(0)  # type: ignore[union-attr]
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("token URL: ")
+        msp_lines = sorted(lines[1:])
+        assert msp_lines[0].startswith("MSP client demo-client: 2 tenants at ")
+        assert msp_lines[1].startswith("MSP client msp-demo-client: 3 tenants at ")
+        token = requests.post(
+            f"{url}/as/token.oauth2",
+            data={"grant_type": "client_credentials"},
+            auth=("demo-client", "demo-secret"),
+            timeout=10,
+        ).json()["access_token"]
+        tenants = requests.get(
+            f"{url}/workspaces/v1/msp-tenants",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        assert tenants["total"] == 2
+        assert [t["workspaceName"] for t in tenants["items"]] == [
+            "Demo Tenant 01",
+            "Demo Tenant 02",
+        ]
+    finally:
+        _stop(proc)
 
 
 def test_cli_help_lists_every_flag() -> None:

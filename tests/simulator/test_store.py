@@ -142,10 +142,18 @@ def test_select_returns_exactly_the_fields(store: FlexStore) -> None:
     assert page.total == full.total
     for small, big in zip(page.items, full.items, strict=True):
         assert small == {k: big[k] for k in ("serialNumber", "name") if k in big}
-    with pytest.raises(QueryError) as err:
-        devices(store, select="serialNumber,orderEndDate")
-    assert err.value.subject == "select"
-    assert "Unknown field 'orderEndDate'" in err.value.description
+
+
+def test_select_ignores_unknown_fields(store: FlexStore) -> None:
+    # HPE's devices example selects orderEndDate, an order field: it must not be refused.
+    page = devices(store, select="serialNumber,type,make,orderEndDate,billingTier", limit=20)
+    full = devices(store, limit=20)
+    wanted = ("serialNumber", "type", "make", "billingTier")
+    assert [set(d) - set(wanted) for d in page.items] == [set()] * 20
+    assert page.items == [{k: d[k] for k in wanted if k in d} for d in full.items]
+    only_unknown = devices(store, select="bogus, ,alsoBogus", limit=5)
+    assert only_unknown.items == [{}] * 5
+    assert only_unknown.total == full.total
 
 
 @pytest.mark.parametrize(
