@@ -3,7 +3,9 @@
 Why a custom authenticator: the SDK's ``is_token_valid`` has no safety margin (a token could expire
 between the check and the request), its error path logs the token endpoint's raw body, and a tap
 run must share one token across streams (GreenLake tokens live 15 minutes; ``expires_in`` is read,
-never assumed).
+never assumed). The token endpoint gets the same retries as the API (5xx, 429, dropped or cut-off
+answers, timeouts, non-JSON 200 pages) within ``max_retry_seconds``; its bodies are never quoted
+beyond the OAuth error code, and each token is registered with the log redactor when issued.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ import typing as t
 
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_hpe_flex.errors import FlexAuthError, decode_error_body
+from tap_hpe_flex.redact import REDACTOR
+from tap_hpe_flex.retry import RetryPolicy, call_with_retries
 
 #: Refresh this many seconds before expiry at most ...
 MAX_REFRESH_MARGIN_S = 60.0
@@ -36,6 +41,7 @@ class FlexAuthenticator(OAuthAuthenticator):
         timeout: float = 60.0,
         user_agent: str | None = None,
         clock: t.Callable[[], float] = time.monotonic,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__(
             auth_endpoint=token_url,
@@ -49,6 +55,8 @@ class FlexAuthenticator(OAuthAuthenticator):
         self._clock = clock
         self._lock = threading.RLock()
         self._obtained_at: float | None = None
+        self._retry_policy = retry_policy or RetryPolicy()
+        REDACTOR.add(client_secret)
         #: Token requests made (successful or not); for logs and tests.
         self.token_requests = 0
 
@@ -91,35 +99,29 @@ class FlexAuthenticator(OAuthAuthenticator):
         return request
 
     def update_access_token(self) -> None:
-        """Fetch a token; failures become one-line FlexAuthError without secrets or raw bodies."""
+        """Fetch a token (retrying transient failures); errors are one line, without secrets."""
         with self._lock:
             self.logger.info("Requesting a new access token from %s", self.auth_endpoint)
             started = self._clock()
-            self.token_requests += 1
-            try:
-                response = self._session.post(
-                    self.auth_endpoint,
-                    headers=self._oauth_headers,
-                    data=self.oauth_request_payload,
-                    timeout=self._timeout,
-                )
-            except requests.RequestException as exc:
-                msg = (
-                    f"Could not reach the token endpoint {self.auth_endpoint}: {type(exc).__name__}"
-                )
-                raise FlexAuthError(msg) from None
-            if response.status_code != 200:
-                raise FlexAuthError(self._failure_message(response))
-            try:
-                body = response.json()
-                token = body["access_token"]
-            except (ValueError, KeyError, TypeError):
+            response = call_with_retries(
+                self._post_once,
+                what=f"token endpoint {self.auth_endpoint}",
+                key=None,
+                policy=self._retry_policy,
+                log=self.logger,
+                on_give_up=FlexAuthError,
+                quote_text=False,
+            )
+            body = response.json()  # _post_once checked that it is JSON
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if not token:
                 msg = (
                     f"The token endpoint {self.auth_endpoint} answered HTTP 200 without an "
                     "access_token (is token_url right?)"
                 )
-                raise FlexAuthError(msg) from None
+                raise FlexAuthError(msg)
             expires = body.get("expires_in")
+            REDACTOR.add(token)
             self.access_token = str(token)
             self.expires_in = int(expires) if expires else None
             self._obtained_at = started
@@ -129,10 +131,32 @@ class FlexAuthenticator(OAuthAuthenticator):
                 self.refresh_margin(),
             )
 
+    def _post_once(self) -> requests.Response:
+        """One token request: transient failures raise RetriableAPIError, refusals FlexAuthError."""
+        self.token_requests += 1
+        response = self._session.post(
+            self.auth_endpoint,
+            headers=self._oauth_headers,
+            data=self.oauth_request_payload,
+            timeout=self._timeout,
+        )
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise RetriableAPIError(f"HTTP {status} from the token endpoint", response)
+        if status != 200:
+            raise FlexAuthError(self._failure_message(response))
+        try:
+            response.json()
+        except ValueError:
+            msg = "HTTP 200 from the token endpoint with a body that is not JSON"
+            raise RetriableAPIError(msg, response) from None
+        return response
+
     def _failure_message(self, response: requests.Response) -> str:
+        # Only short codes and the debugId are quoted: free text could echo what was sent.
         body = decode_error_body(response) or {}
-        detail = body.get("error_description") or body.get("message") or body.get("error") or ""
         code = body.get("error") or body.get("errorCode") or ""
+        detail = f"debugId={body['debugId']}" if body.get("debugId") else ""
         status = response.status_code
         if status in {400, 401}:
             lead = "Authentication failed: the token endpoint rejected client_id/client_secret"
@@ -142,5 +166,7 @@ class FlexAuthenticator(OAuthAuthenticator):
             lead = "Authentication failed: no token endpoint at token_url (check workspace_id)"
         else:
             lead = "Authentication failed: the token endpoint answered with an error"
-        extra = "; ".join(" ".join(str(p).split())[:200] for p in (code, detail) if p)
+        extra = REDACTOR.redact(
+            "; ".join(" ".join(str(p).split())[:200] for p in (code, detail) if p)
+        )
         return f"{lead} (HTTP {status} from {self.auth_endpoint}{': ' + extra if extra else ''})"

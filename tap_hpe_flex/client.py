@@ -1,8 +1,9 @@
 """FlexStream: the REST stream base shared by orders, devices and order transforms.
 
-Paging (``limit``/``offset``, stop from ``total`` without an extra empty page), client-side pacing,
-token refresh on 401, error mapping and the incremental strategies all live here so the stream
-classes in ``streams.py`` stay declarative.
+Paging (``limit``/``offset`` with a one-record overlap that detects a list shifting under the sync,
+see ``drift.py``), retries (``retry.py``), client-side pacing, token refresh on 401, error mapping
+and the incremental strategies all live here so the stream classes in ``streams.py`` stay
+declarative.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from urllib.parse import urlsplit
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.streams.rest import PageContext
 
+from tap_hpe_flex.drift import OffsetWalk, default_key
 from tap_hpe_flex.errors import (
     ENDPOINT_PERMISSIONS,
     FlexAPIError,
@@ -37,17 +40,13 @@ from tap_hpe_flex.incremental import (
     updated_filter,
 )
 from tap_hpe_flex.odata import combine
-from tap_hpe_flex.transport import (
-    FlexHTTPRequest,
-    FlexPaginator,
-    PacedSession,
-    endpoint_key,
-)
+from tap_hpe_flex.redact import install as install_redactor
+from tap_hpe_flex.retry import call_with_retries
+from tap_hpe_flex.transport import FlexHTTPRequest, PacedSession, endpoint_key
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, RequestFunc
-    from singer_sdk.pagination import BaseAPIPaginator
-    from singer_sdk.streams.rest import HTTPRequest, PageContext
+    from singer_sdk.streams.rest import HTTPRequest
 
     from tap_hpe_flex.runtime import FlexRuntime
     from tap_hpe_flex.tap import TapHpeFlex
@@ -62,6 +61,10 @@ class _Plan:
     bookmark: dt.datetime | None
     stop: bool = False
     first_response_seen: bool = False
+
+
+#: Where a response's decoded JSON is kept (on the response itself, so threads never share it).
+_PAYLOAD = "_flex_payload"
 
 
 class _TokenRejectedError(Exception):
@@ -88,7 +91,8 @@ class FlexStream(RESTStream[t.Any]):
     def __init__(self, tap: TapHpeFlex, runtime: FlexRuntime) -> None:
         self.runtime = runtime
         self._plan: _Plan | None = None
-        self._payload_cache: tuple[requests.Response | None, dict[str, t.Any]] = (None, {})
+        #: The last pass's paging walk (drift counters for logs, tests and the benchmark).
+        self.last_walk: OffsetWalk | None = None
         super().__init__(tap)
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -128,21 +132,26 @@ class FlexStream(RESTStream[t.Any]):
         return bool(self._plan and self._plan.stop)
 
     def page_payload(self, response: requests.Response) -> dict[str, t.Any]:
-        """Decode a page's JSON once, shared by ``parse_response`` and the paginator."""
-        cached_response, body = self._payload_cache
-        if cached_response is not response:
+        """Return the page's JSON, decoded once (``validate_response`` decodes every success)."""
+        body = response.__dict__.get(_PAYLOAD)
+        if body is None:
             try:
                 decoded = response.json()
             except ValueError:
                 msg = f"{self.name}: a page is not JSON ({describe_error(response)})"
                 raise FlexAPIError(msg, status=response.status_code) from None
             body = decoded if isinstance(decoded, dict) else {"items": decoded}
-            self._payload_cache = (response, body)
-        return body
+            response.__dict__[_PAYLOAD] = body
+        return t.cast("dict[str, t.Any]", body)
 
-    def get_new_paginator(self) -> BaseAPIPaginator[t.Any]:
-        """Offset paging sized by ``page_size``."""
-        return FlexPaginator(self, self.page_size)
+    @property
+    def offset_paging(self) -> bool:
+        """True when the stream pages a list with ``limit``/``offset`` (see ``drift.py``)."""
+        return True
+
+    def record_key(self, item: dict[str, t.Any]) -> t.Hashable:
+        """Return a raw item's identity, to recognise it across overlapping pages."""
+        return default_key(item)
 
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         """Build the request with ``%20``-encoded query values."""
@@ -169,6 +178,38 @@ class FlexStream(RESTStream[t.Any]):
         if text := combine(user_filter, strategy_filter):
             params["filter"] = text
         return params
+
+    def request_records(self, context: Context | None) -> t.Iterable[dict]:
+        """Page through the list with overlapping pages; re-read when the list shifted."""
+        if not self.offset_paging:
+            yield from super().request_records(context)
+            return
+        send = self.request_decorator(self._request)
+        self.last_walk = walk = OffsetWalk(
+            self.page_size, name=self.name, key=self.record_key, log=self.logger
+        )
+        offset: int | None = 0
+        with self.get_http_request_counter() as counter:
+            counter.with_context(context)
+            while offset is not None:
+                http = self.get_http_request(
+                    page=PageContext(stream_context=context, next_page_token=offset)
+                )
+                prepared = self.build_prepared_request(
+                    method=http.method,
+                    url=http.url,
+                    params=http.encode_params(),
+                    headers=http.headers,
+                    json=http.data,
+                )
+                response = send(prepared, context)
+                counter.increment()
+                self.update_sync_costs(prepared, response, context)
+                step = walk.accept(offset, self.page_payload(response))
+                yield from self.keep_changed(step.items)
+                if self.stop_paging:
+                    return
+                offset = step.next_offset
 
     # --- records ------------------------------------------------------------------------------
     def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
@@ -206,6 +247,7 @@ class FlexStream(RESTStream[t.Any]):
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Run the partition with the planned strategy, falling back when a probe is refused."""
+        install_redactor()  # idempotent: covers handlers added after the tap was built
         self._plan = plan = self._make_plan(context)
         while True:
             try:
@@ -215,8 +257,6 @@ class FlexStream(RESTStream[t.Any]):
                 nxt = self.runtime.strategies.reject(self.endpoint, exc.strategy, exc.reason)
                 _, probing = self.runtime.strategies.strategy_for(self.endpoint)
                 self._plan = plan = _Plan(nxt, probing, plan.bookmark)
-            finally:
-                self._payload_cache = (None, {})
 
     def _make_plan(self, context: Context | None) -> _Plan:
         if not self.incremental:
@@ -298,22 +338,22 @@ class FlexStream(RESTStream[t.Any]):
         return response
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        """SDK retries, then one clear error line instead of a traceback when they run out."""
-        decorated = super().request_decorator(func)
+        """Retry transient failures within ``max_retry_seconds`` (see ``retry.py``).
 
-        def call(*args: t.Any, **kwargs: t.Any) -> requests.Response:
-            try:
-                return decorated(*args, **kwargs)
-            except RetriableAPIError as exc:
-                msg = f"{self.name}: giving up after {self.backoff_max_tries()} attempts: {exc}"
-                raise FlexAPIError(msg) from None
-            except requests.exceptions.RequestException as exc:
-                host = urlsplit(self.url_base).netloc
-                msg = (
-                    f"{self.name}: could not reach {host} after {self.backoff_max_tries()} "
-                    f"attempts ({type(exc).__name__})"
-                )
-                raise FlexAPIError(msg) from None
+        Each attempt re-runs ``_request``, which re-checks the token first, so a token that
+        expired during a long wait is replaced before the next attempt.
+        """
+
+        def call(prepared_request: requests.PreparedRequest, context: Context | None) -> t.Any:
+            path = urlsplit(prepared_request.url or "").path or self.path
+            return call_with_retries(
+                lambda: func(prepared_request, context),
+                what=f"{self.name}: GET {path}",
+                key=endpoint_key(path),
+                policy=self.runtime.retry_policy,
+                limiter=self.runtime.limiter,
+                log=self.logger,
+            )
 
         return call
 
@@ -325,7 +365,10 @@ class FlexStream(RESTStream[t.Any]):
     def validate_response(self, response: requests.Response) -> None:
         """401 refresh, 429/5xx retry, probe rejection; every other error is fatal and clear."""
         status = response.status_code
-        if status < 400 or self.tolerate(response):
+        if status < 400:
+            self._check_json(response)
+            return
+        if self.tolerate(response):
             return
         if status == 401:
             raise _TokenRejectedError(describe_error(response))
@@ -349,6 +392,15 @@ class FlexStream(RESTStream[t.Any]):
                 "use auto or client)"
             )
         raise FlexAPIError(msg, status=status)
+
+    def _check_json(self, response: requests.Response) -> None:
+        """Raise a retriable error for a success whose body is not JSON (cut off, gateway page)."""
+        try:
+            self.page_payload(response)
+        except FlexAPIError:
+            path = urlsplit(response.url).path or self.path
+            msg = f"{self.name}: GET {path}: HTTP {response.status_code} with a non-JSON body"
+            raise RetriableAPIError(msg, response) from None
 
     def tolerate(self, response: requests.Response) -> bool:
         """Error responses the stream handles itself (e.g. a missing device id)."""

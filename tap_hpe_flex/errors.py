@@ -67,11 +67,14 @@ def error_issues(body: dict[str, t.Any] | None) -> list[dict[str, t.Any]]:
     return issues
 
 
-def describe_error(response: requests.Response, *, max_issues: int = 5) -> str:
+def describe_error(
+    response: requests.Response, *, max_issues: int = 5, quote_text: bool = True
+) -> str:
     """Summarise an error response on one line: status, API message, issues and debugId.
 
     Only documented fields of the body are quoted (``message``, issue ``subject``/``description``,
     ``debugId``, ``errorCode``): never headers or the raw body, which could echo credentials.
+    ``quote_text=False`` leaves out the free text too (for the token endpoint's answers).
     """
     status = f"HTTP {response.status_code}"
     if response.reason:
@@ -81,7 +84,9 @@ def describe_error(response: requests.Response, *, max_issues: int = 5) -> str:
         kind = response.headers.get("Content-Type", "unknown content type").split(";")[0]
         return f"{status} (non-JSON {kind} response, probably from a gateway)"
     parts = [status]
-    if body.get("message"):
+    if not quote_text:
+        max_issues = 0
+    elif body.get("message"):
         parts.append(_one_line(body["message"]))
     issues = [
         _one_line(
@@ -89,6 +94,7 @@ def describe_error(response: requests.Response, *, max_issues: int = 5) -> str:
             120,
         )
         for i in error_issues(body)[:max_issues]
+        if max_issues
     ]
     if issues:
         parts.append("issues: " + "; ".join(issues))

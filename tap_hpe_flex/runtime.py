@@ -6,6 +6,8 @@ per stream (or per request) and limits that each stream counts on its own.
 
 from __future__ import annotations
 
+import logging
+import threading
 import typing as t
 from functools import cached_property
 
@@ -15,6 +17,13 @@ from tap_hpe_flex.errors import FlexConfigError
 from tap_hpe_flex.incremental import StrategyRegistry
 from tap_hpe_flex.odata import ODataFilter
 from tap_hpe_flex.ratelimit import EndpointRateLimiter
+from tap_hpe_flex.redact import REDACTOR
+from tap_hpe_flex.retry import RetryPolicy
+
+if t.TYPE_CHECKING:
+    import requests
+
+logger = logging.getLogger("tap-hpe-flex")
 
 #: Which setting filters which endpoint; the transform endpoint reuses the orders filter.
 FILTER_SETTINGS = {
@@ -41,6 +50,12 @@ def resolve_token_url(config: t.Mapping[str, t.Any]) -> str:
     return url
 
 
+def _setting(config: t.Mapping[str, t.Any], name: str, default: float) -> float:
+    """Read a numeric setting where 0 is valid (``or default`` would replace it)."""
+    value = config.get(name)
+    return default if value is None else float(value)
+
+
 class FlexRuntime:
     """Shared, lazily built run state (nothing here makes a request when created)."""
 
@@ -48,7 +63,40 @@ class FlexRuntime:
         self.config = config
         self.default_user_agent = f"tap-hpe-flex/{__version__}"
         self.strategies = StrategyRegistry(str(config.get("incremental_strategy") or "auto"))
-        self.limiter = EndpointRateLimiter(int(config.get("requests_per_minute") or 100), 60.0)
+        self.limiter = EndpointRateLimiter(
+            int(config.get("requests_per_minute") or 100),
+            float(config.get("rate_limit_window_seconds") or 60.0),
+        )
+        self.retry_policy = RetryPolicy(
+            max_retry_seconds=float(_setting(config, "max_retry_seconds", 600.0)),
+            initial_wait_s=float(config.get("retry_initial_wait_seconds") or 2.0),
+            max_wait_s=float(config.get("retry_max_wait_seconds") or 60.0),
+        )
+        REDACTOR.add(config.get("client_secret"))
+        self._deprecation_lock = threading.Lock()
+        self._deprecation_warned: set[str] = set()
+
+    def note_deprecation(self, key: str, response: requests.Response) -> None:
+        """Warn once per endpoint per run when the API announces a deprecation or a sunset."""
+        headers = response.headers
+        if "Deprecation" not in headers and "Sunset" not in headers:
+            return
+        with self._deprecation_lock:
+            if key in self._deprecation_warned:
+                return
+            self._deprecation_warned.add(key)
+        details = "; ".join(
+            f"{name}: {' '.join(headers[name].split())[:200]}"
+            for name in ("Deprecation", "Sunset", "Link")
+            if name in headers
+        )
+        logger.warning(
+            "The API announces that GET %s%s is deprecated (%s); upgrade tap-hpe-flex before "
+            "the sunset date",
+            "/flex/v1beta1/",
+            key,
+            details,
+        )
 
     @cached_property
     def authenticator(self) -> FlexAuthenticator:
@@ -59,6 +107,7 @@ class FlexRuntime:
             client_secret=str(self.config["client_secret"]),
             timeout=float(self.config.get("request_timeout") or 60),
             user_agent=str(self.config.get("user_agent") or self.default_user_agent),
+            retry_policy=self.retry_policy,
         )
 
     @cached_property

@@ -135,11 +135,14 @@ class FlexDevicesStream(FlexStream):
         """Single-device requests take no filter or sort: the bookmark is applied locally."""
         return not self.device_ids
 
+    @property
+    def offset_paging(self) -> bool:
+        """The list endpoint pages by offset; ``device_ids`` mode walks the ids instead."""
+        return not self.device_ids
+
     def get_new_paginator(self) -> BaseAPIPaginator[t.Any]:
-        """One request per id when ``device_ids`` is set."""
-        if ids := self.device_ids:
-            return IndexPaginator(len(ids))
-        return super().get_new_paginator()
+        """One request per id (used only in ``device_ids`` mode)."""
+        return IndexPaginator(len(self.device_ids))
 
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         """GET /devices/{id} for the id at the paginator's index."""
@@ -196,6 +199,12 @@ class FlexOrderTransformsStream(FlexStream):
         params = super().get_url_params(context, next_page_token)
         params["group-by"] = (context or {})["groupBy"]
         return params
+
+    def record_key(self, item: dict[str, t.Any]) -> t.Hashable:
+        """Rows have no id: the group-by value identifies one (it is unique per partition)."""
+        field = (self.context or {}).get("groupBy")
+        value = item.get(field) if field else None
+        return super().record_key(item) if value is None else str(value)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Wrap the item as {groupBy, value, item}; skip an item without a value."""

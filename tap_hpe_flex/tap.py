@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import typing as t
@@ -16,6 +17,7 @@ from singer_sdk.plugin_base import SingerCommand
 from tap_hpe_flex import __version__
 from tap_hpe_flex.errors import FlexConfigError, FlexUserError
 from tap_hpe_flex.incremental import Strategy
+from tap_hpe_flex.redact import install as install_redactor
 from tap_hpe_flex.runtime import FlexRuntime
 from tap_hpe_flex.streams import (
     GROUP_BY_FIELDS,
@@ -25,6 +27,8 @@ from tap_hpe_flex.streams import (
 )
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.streams import Stream
 
 DEFAULT_TOKEN_URL = (
@@ -113,8 +117,43 @@ class TapHpeFlex(Tap):
             default=100,
             description=(
                 "Client-side pacing: at most this many requests per endpoint in any 60 s "
-                "(HPE allows 100 per endpoint); retries count."
+                "(HPE allows 100 per endpoint); retries count. Lowered for an endpoint when a "
+                "429 announces a smaller X-RateLimit-Limit."
             ),
+        ),
+        th.Property(
+            "rate_limit_window_seconds",
+            th.NumberType(exclusive_minimum=0),
+            default=60,
+            description=(
+                "Length of the pacing window that requests_per_minute applies to. Leave at 60 "
+                "for GreenLake; tests set a short window to match a simulator's."
+            ),
+        ),
+        th.Property(
+            "max_retry_seconds",
+            th.NumberType(minimum=0),
+            default=600,
+            description=(
+                "How long one request is retried after 429, 5xx, dropped connections, timeouts "
+                "or cut-off answers before the sync fails with one line naming the endpoint, the "
+                "last status and the debugId. Waits the server names are honoured exactly."
+            ),
+        ),
+        th.Property(
+            "retry_initial_wait_seconds",
+            th.NumberType(exclusive_minimum=0),
+            default=2,
+            description=(
+                "First backoff wait when the server names none; doubles per failure, with "
+                "jitter, up to retry_max_wait_seconds."
+            ),
+        ),
+        th.Property(
+            "retry_max_wait_seconds",
+            th.NumberType(exclusive_minimum=0),
+            default=60,
+            description="Longest single backoff wait when the server names none.",
         ),
         th.Property(
             "orders_filter",
@@ -173,8 +212,26 @@ class TapHpeFlex(Tap):
 
     def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
         super().__init__(*args, validate_config=validate_config, **kwargs)
+        _ = self.runtime  # registers the client secret with the log redactor
+        install_redactor()
         if validate_config:
             self.check_settings()
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """On SIGTERM/SIGINT: write the state (as the SDK does), then exit non-zero.
+
+        The SDK exits with status 0, which tells an orchestrator that an interrupted sync
+        succeeded. The state written here never holds an unfinished stream's bookmark (the SDK
+        finalises bookmarks only at stream end), so a rerun from it loses nothing.
+        """
+        with contextlib.suppress(SystemExit):
+            super()._handle_termination(signum, frame)
+        self.logger.warning(
+            "Interrupted by signal %d: the last STATE keeps the previous bookmark of any "
+            "unfinished stream; run the sync again to resume",
+            signum,
+        )
+        sys.exit(128 + signum)
 
     @cached_property
     def runtime(self) -> FlexRuntime:

@@ -1,7 +1,7 @@
-"""Transport pieces of FlexStream: rate-limit keys, the paced session, request encoding, paging.
+"""Transport pieces of FlexStream: rate-limit keys, the paced session, request encoding.
 
-Kept apart from ``client.py`` so the stream logic reads on its own; nothing here knows about
-bookmarks beyond the ``stop_paging`` flag a stream exposes.
+Kept apart from ``client.py`` so the stream logic reads on its own; offset paging lives in
+``drift.py`` and ``FlexStream.request_records``.
 """
 
 from __future__ import annotations
@@ -11,22 +11,11 @@ import typing as t
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
-from singer_sdk.pagination import BaseAPIPaginator, OffsetPaginator
+from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.streams.rest import HTTPRequest
 
 if t.TYPE_CHECKING:
     from tap_hpe_flex.runtime import FlexRuntime
-
-
-class PagedStream(t.Protocol):
-    """What the paginator needs from its stream."""
-
-    @property
-    def stop_paging(self) -> bool:
-        """True once the stream wants no further pages."""
-
-    def page_payload(self, response: requests.Response) -> dict[str, t.Any]:
-        """Return the page's decoded JSON (decoded once per response)."""
 
 
 API_PREFIX = "/flex/v1beta1/"
@@ -46,7 +35,9 @@ def endpoint_key(url_or_path: str) -> str:
 class PacedSession(requests.Session):
     """A session that waits for the shared per-endpoint limiter before every send.
 
-    Pacing at ``send`` counts every attempt (SDK retries and the 401 re-send included).
+    Pacing at ``send`` counts every attempt (retries and the 401 re-send included); the attempt is
+    stamped when its answer has arrived, so the server, which counts on arrival, never sees more
+    than the limit in any window.
     """
 
     def __init__(self, runtime: FlexRuntime) -> None:
@@ -54,14 +45,28 @@ class PacedSession(requests.Session):
         self._runtime = runtime
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
-        """Acquire a slot for the request's endpoint, then send."""
+        """Acquire a slot for the request's endpoint, send, and note deprecation headers."""
         key = endpoint_key(request.url or "")
-        waited = self._runtime.limiter.acquire(key)
+        limiter = self._runtime.limiter
+        slot, waited = limiter.reserve(key)
         if waited > 0:
-            logging.getLogger("tap-hpe-flex").info(
-                "Paced %s: waited %.1f s to stay within requests_per_minute", key, waited
+            logging.getLogger("tap-hpe-flex").log(
+                logging.INFO if waited >= 1 else logging.DEBUG,
+                "Paced %s: waited %.1f s to stay within %d requests per %g s",
+                key,
+                waited,
+                limiter.limit_for(key),
+                limiter.window_s,
             )
-        return super().send(request, **kwargs)
+        if waited > 0 and "Authorization" in request.headers:
+            # The token was checked before the wait; renew it if it went stale meanwhile.
+            self._runtime.authenticator.authenticate_request(request)
+        try:
+            response = super().send(request, **kwargs)
+        finally:
+            limiter.complete(slot)
+        self._runtime.note_deprecation(key, response)
+        return response
 
 
 class FlexHTTPRequest(HTTPRequest):
@@ -73,44 +78,6 @@ class FlexHTTPRequest(HTTPRequest):
         """Encode with ``quote`` instead of ``quote_plus``."""
         pairs = [(k, v) for k, v in self.params.items() if v is not None]
         return urlencode(pairs, quote_via=quote, safe=self.safe_query_chars)
-
-
-class FlexPaginator(OffsetPaginator):
-    """Offset paging that stops from ``total``/``count``: N records cost ceil(N/limit) requests."""
-
-    def __init__(self, stream: PagedStream, page_size: int) -> None:
-        super().__init__(0, page_size)
-        self._stream = stream
-
-    def has_more(self, response: requests.Response) -> bool:
-        """More pages exist unless the page was short, reached ``total``, or paging was stopped."""
-        if self._stream.stop_paging:
-            return False
-        body = self._stream.page_payload(response)
-        items = body.get("items") or []
-        count = body.get("count")
-        count = count if isinstance(count, int) else len(items)
-        if count <= 0:
-            return False
-        offset = body.get("offset")
-        offset = offset if isinstance(offset, int) else self.current_value
-        total = body.get("total")
-        if isinstance(total, int):
-            return offset + count < total
-        return count >= self.page_size
-
-    def get_next(self, response: requests.Response) -> int | None:
-        """Advance by what the page actually returned (a server may cap ``limit``)."""
-        body = self._stream.page_payload(response)
-        count = body.get("count")
-        count = count if isinstance(count, int) else len(body.get("items") or [])
-        offset = body.get("offset")
-        offset = offset if isinstance(offset, int) else self.current_value
-        return offset + count
-
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        """Keep going past a page the bookmark check emptied, unless it was the last."""
-        return self.has_more(response)
 
 
 class IndexPaginator(BaseAPIPaginator[int]):

@@ -16,7 +16,6 @@ from tap_hpe_flex.incremental import (
     is_strategy_rejection,
     parse_timestamp,
 )
-from tap_hpe_flex.streams import FlexDevicesStream
 from tests.tap.helpers import clear_requests, run_tap, sim_requests, tap_config
 
 STREAMS = ("orders", "devices")
@@ -136,9 +135,7 @@ def test_start_date_bounds_the_first_sync(make_simulator: Any) -> None:
     assert "updatedAt ge '" in sim_requests(sim, "orders")[-1]["query"]["filter"]
 
 
-def test_record_updated_during_sync_is_read_by_next_sync(
-    make_simulator: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_record_updated_during_sync_is_read_by_next_sync(make_simulator: Any) -> None:
     """A (already read) then B (read later) change mid-sync: the bookmark must not pass A."""
     sim = make_simulator(orders=1, devices=50, rate_limit=10_000)
     config = tap_config(sim, page_size=10, incremental_strategy="client")
@@ -146,23 +143,13 @@ def test_record_updated_during_sync_is_read_by_next_sync(
     order = [r["id"] for r in first.records("devices")]
     a_id, b_id = order[0], order[-1]
 
-    original = FlexDevicesStream.parse_response
-    pages = {"n": 0}
-
-    def parse_then_mutate(self: FlexDevicesStream, response: Any) -> Any:
-        yield from original(self, response)
-        pages["n"] += 1
-        if pages["n"] == 1:
-            sim.mutate(
-                [
-                    {"op": "update", "resource": "devices", "id": a_id},
-                    {"op": "update", "resource": "devices", "id": b_id},
-                ]
-            )
-
-    monkeypatch.setattr(FlexDevicesStream, "parse_response", parse_then_mutate)
+    ops = [
+        {"op": "update", "resource": "devices", "id": a_id},
+        {"op": "update", "resource": "devices", "id": b_id},
+    ]
+    scripted = sim.script_mutations("devices", after_requests=1, ops=ops)
     second = run_tap(config, state=first.state, streams=("devices",))
-    monkeypatch.undo()
+    assert scripted.done.is_set() and scripted.error is None
     assert b_id in {r["id"] for r in second.records("devices")}
     assert a_id not in {r["id"] for r in second.records("devices")}  # page 1 was already read
 

@@ -83,3 +83,33 @@ def test_rejects_bad_arguments() -> None:
         EndpointRateLimiter(0)
     with pytest.raises(ValueError, match="window"):
         EndpointRateLimiter(1, 0)
+
+
+def test_a_slot_counts_from_when_its_answer_arrived() -> None:
+    # The server counts a request on arrival, after the send: stamping at completion keeps the
+    # next window's first request from reaching the server before the oldest one has left it.
+    limiter, clock = _limiter(2, window=10.0)
+    first, _ = limiter.reserve("orders")
+    clock.now += 3  # a slow answer
+    limiter.complete(first)
+    limiter.acquire("orders")
+    assert limiter.acquire("orders") == pytest.approx(10.0)  # from t=1003, not t=1000
+    assert clock.now == pytest.approx(1013.0)
+
+
+def test_in_flight_slots_count_against_the_window() -> None:
+    limiter, _ = _limiter(1)
+    slot, waited = limiter.reserve("orders")
+    assert waited == 0
+    assert not limiter.try_acquire("orders")  # in flight still counts
+    limiter.complete(slot)
+    assert limiter.in_window("orders") == 1
+
+
+def test_lower_limit_only_lowers() -> None:
+    limiter, _ = _limiter(10)
+    limiter.lower_limit("orders", 20)
+    assert limiter.limit_for("orders") == 10
+    limiter.lower_limit("orders", 3)
+    assert limiter.limit_for("orders") == 3
+    assert limiter.limit_for("devices") == 10

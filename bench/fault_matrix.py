@@ -1,0 +1,257 @@
+"""Fault matrix: run the tap against the simulator under each fault and count what arrives.
+
+For every scenario a fresh simulator (1,000 devices) is started, faults are injected, the tap
+syncs the ``devices`` stream in-process, and the table shows how many faults the simulator
+injected (drift rows: records deleted, inserted or updated mid-sync), how many records were
+expected (alive at the end), delivered (distinct ids; for two-sync rows, the union) and lost, how
+many 429s the tap received, the device requests made and the wall time. Backoff waits are
+shortened (tenths of a second) so the matrix runs in about a minute; waits the server names
+(rate-limit resets, ``retryAfterSeconds``) are honoured as sent.
+
+Run: ``.venv/bin/python bench/fault_matrix.py`` (prints a Markdown table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flex_simulator.server import FlexSimulator
+from flex_simulator.testing import running_simulator
+from tap_hpe_flex.errors import FlexUserError
+from tap_hpe_flex.tap import TapHpeFlex
+from tests.reliability.helpers import all_ids, fast_config
+from tests.tap.helpers import CollectingWriter, RunResult, run_tap, select_only
+
+DEVICES = 1000
+
+
+@dataclass
+class Row:
+    """One line of the matrix."""
+
+    fault: str
+    injected: int
+    expected: int
+    delivered: int
+    lost: int
+    got_429: int
+    seconds: float
+    requests: int
+
+
+def _ids(*runs: RunResult) -> set[str]:
+    return {r["id"] for run in runs for r in run.records("devices")}
+
+
+#: Faults and mutated records scripted per simulator (keyed by id), to report what was injected.
+SCRIPTED: dict[int, int] = {}
+
+
+def _script(sim: FlexSimulator, endpoint: str, faults: list[str]) -> None:
+    SCRIPTED[id(sim)] = SCRIPTED.get(id(sim), 0) + sum(1 for f in faults if f != "pass")
+    sim.script_faults(endpoint, faults)
+
+
+def _count(sim: FlexSimulator) -> tuple[int, int, int]:
+    time.sleep(1.2)  # the simulator logs a stalled (timed-out) request when its stall ends
+    entries = sim.requests("devices") + sim.requests("token")
+    left = sum(1 for q in sim.faults.pending().values() for f in q if f != "pass")
+    random_faults = 0 if id(sim) in SCRIPTED else sum(1 for e in entries if e.get("fault"))
+    injected = SCRIPTED.pop(id(sim), 0) - left + random_faults
+    got_429 = sum(1 for e in entries if e.get("status") == 429)
+    return injected, got_429, len(sim.requests("devices"))
+
+
+Scenario = Callable[[FlexSimulator], list[RunResult]]
+
+
+def _one_sync(**config: Any) -> Scenario:
+    def run(sim: FlexSimulator) -> list[RunResult]:
+        return [run_tap(fast_config(sim, **config), streams=("devices",))]
+
+    return run
+
+
+def _scripted(faults: list[str], **config: Any) -> Scenario:
+    def run(sim: FlexSimulator) -> list[RunResult]:
+        _script(sim, "devices", ["pass", *faults])
+        return [run_tap(fast_config(sim, **config), streams=("devices",))]
+
+    return run
+
+
+def _token_faults(sim: FlexSimulator) -> list[RunResult]:
+    _script(sim, "token", ["503-html", "drop", "500", "429"])
+    return [run_tap(fast_config(sim), streams=("devices",))]
+
+
+def _drift(ops_by_page: dict[int, list[dict[str, Any]]], two_syncs: bool) -> Scenario:
+    def run(sim: FlexSimulator) -> list[RunResult]:
+        for after, ops in ops_by_page.items():
+            sim.script_mutations("devices", after_requests=after, ops=ops)
+            SCRIPTED[id(sim)] = SCRIPTED.get(id(sim), 0) + sum(
+                len(op.get("ids", [])) or op.get("count", 1) for op in ops
+            )
+        config = fast_config(sim, incremental_strategy="client")
+        first = run_tap(config, streams=("devices",))
+        if not two_syncs:
+            return [first]
+        return [first, run_tap(config, state=first.state, streams=("devices",))]
+
+    return run
+
+
+def _crash_and_resume(sim: FlexSimulator) -> list[RunResult]:
+    config = fast_config(sim, incremental_strategy="client")
+    _script(sim, "devices", ["pass"] * 5 + ["500:1"] * 2)
+    writer = CollectingWriter()
+    tap = TapHpeFlex(config={**config, "max_retry_seconds": 1.5}, message_writer=writer)
+    select_only(tap, "devices")
+    with contextlib.suppress(FlexUserError):
+        tap.sync_all()
+    partial = RunResult(tap, writer.messages)
+    sim.faults.clear()
+    return [partial, run_tap(config, state=partial.state, streams=("devices",))]
+
+
+def _first_page_ids(sim: FlexSimulator, n: int) -> list[str]:
+    page = sim.store.list_devices(
+        sim.default_workspace,
+        filter=None,
+        sort=None,
+        select=None,
+        limit=n,
+        offset=0,
+        updated_filter=False,
+        updated_sort=False,
+    )
+    return [str(i["id"]) for i in page.items]
+
+
+def scenarios() -> list[tuple[str, dict[str, Any], Scenario | str]]:
+    """(name, simulator settings, scenario) triples; a string scenario names a drift recipe."""
+    paced = {"requests_per_minute": 5, "rate_limit_window_seconds": 1, "page_size": 50}
+    return [
+        ("none (baseline)", {}, _one_sync()),
+        (
+            "pacing at the server limit (5/1 s)",
+            {"rate_limit": 5, "rate_window_s": 1},
+            _one_sync(**paced),
+        ),
+        (
+            "server limit below configured (3/1 s vs 5/1 s)",
+            {"rate_limit": 3, "rate_window_s": 1},
+            _one_sync(**paced),
+        ),
+        ("6 x 429 in a row (reset 1 s)", {"rate_window_s": 1}, _scripted(["429"] * 6)),
+        (
+            "5 x 500 JSON (retryAfterSeconds 0)",
+            {"server_error_retry_after_s": 0},
+            _scripted(["500"] * 5),
+        ),
+        ("5 x 503/502 HTML", {}, _scripted(["503-html", "502-html"] * 2 + ["503-html"])),
+        ("5 x dropped connection", {}, _scripted(["drop"] * 5)),
+        ("5 x truncated body", {}, _scripted(["truncate"] * 5)),
+        (
+            "2 x timeout (0.5 s limit)",
+            {"timeout_fault_s": 1.0},
+            _scripted(["timeout"] * 2, request_timeout=0.5),
+        ),
+        (
+            "random 5% each: 500, HTML 503, drop, truncate",
+            {
+                "error_rate": 0.05,
+                "html_error_rate": 0.05,
+                "drop_rate": 0.05,
+                "truncate_rate": 0.05,
+                "server_error_retry_after_s": 0,
+                "fault_seed": 7,
+            },
+            _one_sync(page_size=20),
+        ),
+        ("token endpoint: 503 HTML, drop, 500, 429", {"rate_window_s": 1}, _token_faults),
+        (
+            "token expiry mid-sync (2 s tokens, paced)",
+            {"token_ttl": 2, "rate_limit": 5, "rate_window_s": 1},
+            _one_sync(**paced),
+        ),
+        ("drift: 5 deletes before offset (1 sync)", {}, "deletes"),
+        ("drift: deletes+inserts+updates (2 syncs)", {}, "churn"),
+        ("drift: 150 deletes > 1 page (1 sync)", {}, "mass"),
+        (
+            "crash mid-sync, rerun from last STATE",
+            {"server_error_retry_after_s": 1},
+            _crash_and_resume,
+        ),
+    ]
+
+
+def drift_recipe(name: str, sim: FlexSimulator) -> Scenario:
+    """Build the drift scenarios (they need the ids of the first page)."""
+    first = _first_page_ids(sim, 150)
+    if name == "deletes":
+        return _drift({2: [{"op": "delete", "resource": "devices", "ids": first[10:15]}]}, False)
+    if name == "mass":
+        return _drift({2: [{"op": "delete", "resource": "devices", "ids": first[:150]}]}, False)
+    churn = [
+        {"op": "delete", "resource": "devices", "ids": first[:3]},
+        {"op": "insert", "resource": "devices", "count": 5},
+        {"op": "update", "resource": "devices", "count": 10},
+    ]
+    more = [
+        {"op": "delete", "resource": "devices", "count": 4},
+        {"op": "insert", "resource": "devices", "count": 2},
+    ]
+    return _drift({2: churn, 5: more}, True)
+
+
+def run_row(name: str, sim_settings: dict[str, Any], scenario: Scenario | str) -> Row:
+    """Run one scenario on a fresh simulator and account for every record."""
+    with running_simulator(orders=1, devices=DEVICES, **sim_settings) as sim:
+        run = drift_recipe(scenario, sim) if isinstance(scenario, str) else scenario
+        started = time.perf_counter()
+        runs = run(sim)
+        seconds = time.perf_counter() - started
+        injected, got_429, requests = _count(sim)
+        expected = all_ids(sim, "devices")
+        delivered = _ids(*runs)
+    return Row(
+        name,
+        injected,
+        len(expected),
+        len(expected & delivered),
+        len(expected - delivered),
+        got_429,
+        seconds,
+        requests,
+    )
+
+
+def main() -> None:
+    """Print the matrix as a Markdown table."""
+    logging.disable(logging.WARNING)
+    print(
+        "| fault | faults injected | records expected | delivered | lost | 429s received "
+        "| device requests | time (s) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, settings, scenario in scenarios():
+        row = run_row(name, settings, scenario)
+        print(
+            f"| {row.fault} | {row.injected} | {row.expected} | {row.delivered} | {row.lost} "
+            f"| {row.got_429} | {row.requests} | {row.seconds:.1f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
