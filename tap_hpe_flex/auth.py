@@ -23,10 +23,31 @@ from tap_hpe_flex.errors import FlexAuthError, decode_error_body
 from tap_hpe_flex.redact import REDACTOR
 from tap_hpe_flex.retry import RetryPolicy, call_with_retries
 
+#: RFC 8693 token exchange (MSP token -> tenant workspace token).
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
 #: Refresh this many seconds before expiry at most ...
 MAX_REFRESH_MARGIN_S = 60.0
 #: ... and at most this share of the token's life (so a 2-second test token stays usable).
 REFRESH_MARGIN_SHARE = 0.1
+
+
+class TokenRefusedError(FlexAuthError):
+    """The token endpoint refused (4xx other than 429): retrying cannot help.
+
+    ``tenant`` is the tenant workspace of a refused token exchange (None: the client's own
+    credentials were refused, which no tenant can survive).
+    """
+
+    def __init__(self, message: str, *, status: int, tenant: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.tenant = tenant
+
+
+class TokenEndpointUnavailableError(FlexAuthError):
+    """The token endpoint kept failing transiently until ``max_retry_seconds`` ran out."""
 
 
 class FlexAuthenticator(OAuthAuthenticator):
@@ -84,6 +105,13 @@ class FlexAuthenticator(OAuthAuthenticator):
         age = self._clock() - self._obtained_at
         return age < self.expires_in - self.refresh_margin()
 
+    def current_token(self) -> str:
+        """Return a token with more than the safety margin left, fetching one if needed."""
+        with self._lock:
+            if not self.is_token_valid():
+                self.update_access_token()
+            return str(self.access_token)
+
     def invalidate(self) -> None:
         """Forget the token (the API said 401), so the next request fetches a new one."""
         with self._lock:
@@ -109,7 +137,7 @@ class FlexAuthenticator(OAuthAuthenticator):
                 key=None,
                 policy=self._retry_policy,
                 log=self.logger,
-                on_give_up=FlexAuthError,
+                on_give_up=TokenEndpointUnavailableError,
                 quote_text=False,
             )
             body = response.json()  # _post_once checked that it is JSON
@@ -144,7 +172,7 @@ class FlexAuthenticator(OAuthAuthenticator):
         if status == 429 or status >= 500:
             raise RetriableAPIError(f"HTTP {status} from the token endpoint", response)
         if status != 200:
-            raise FlexAuthError(self._failure_message(response))
+            raise TokenRefusedError(self._failure_message(response), status=status)
         try:
             response.json()
         except ValueError:
@@ -170,3 +198,63 @@ class FlexAuthenticator(OAuthAuthenticator):
             "; ".join(" ".join(str(p).split())[:200] for p in (code, detail) if p)
         )
         return f"{lead} (HTTP {status} from {self.auth_endpoint}{': ' + extra if extra else ''})"
+
+
+class TokenExchangeAuthenticator(FlexAuthenticator):
+    """A tenant workspace's token, exchanged from the MSP token (RFC 8693), refreshed likewise.
+
+    Why a subclass: the tenant token has its own life (``expires_in``) and is refreshed before
+    expiry exactly like the MSP token, with the same retries; only the form body differs. The MSP
+    token sent as ``subject_token`` is itself refreshed first when stale.
+    """
+
+    def __init__(
+        self,
+        *,
+        subject: FlexAuthenticator,
+        tenant_id: str,
+        token_url: str,
+        timeout: float = 60.0,
+        user_agent: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(
+            token_url=token_url,
+            client_id=str(subject.client_id),
+            client_secret=str(subject.client_secret),
+            timeout=timeout,
+            user_agent=user_agent,
+            retry_policy=retry_policy,
+        )
+        self.subject = subject
+        self.tenant_id = tenant_id
+
+    @property
+    def oauth_request_body(self) -> dict:
+        """The exchange grant: the MSP token as subject; no client credentials are sent."""
+        return {
+            "grant_type": TOKEN_EXCHANGE_GRANT,
+            "subject_token": self.subject.current_token(),
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+        }
+
+    def _post_once(self) -> requests.Response:
+        try:
+            return super()._post_once()
+        except TokenRefusedError as exc:
+            raise TokenRefusedError(str(exc), status=exc.status, tenant=self.tenant_id) from None
+
+    def _failure_message(self, response: requests.Response) -> str:
+        body = decode_error_body(response) or {}
+        code = body.get("error") or body.get("errorCode") or ""
+        detail = f"debugId={body['debugId']}" if body.get("debugId") else ""
+        extra = REDACTOR.redact(
+            "; ".join(" ".join(str(p).split())[:200] for p in (code, detail) if p)
+        )
+        status = response.status_code
+        why = {
+            401: "the MSP token was not accepted",
+            403: "the MSP client may not act in this tenant workspace",
+            400: "the exchange request was refused (is the tenant ID right?)",
+        }.get(status, "the token endpoint answered with an error")
+        return f"token exchange refused: {why} (HTTP {status}{': ' + extra if extra else ''})"

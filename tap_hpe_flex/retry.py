@@ -57,6 +57,8 @@ class RetryPolicy:
     clock: t.Callable[[], float] = field(default=time.monotonic, compare=False)
     sleep: t.Callable[[float], None] = field(default=time.sleep, compare=False)
     rng: t.Callable[[], float] = field(default=random.random, compare=False)
+    #: Told of every retry (rate-limit key, HTTP status or None) for progress counts; thread-safe.
+    on_retry: t.Callable[[str | None, int | None], None] | None = field(default=None, compare=False)
 
     def backoff(self, failures: int) -> float:
         """Exponential wait for the n-th failure without a server hint, with "equal jitter".
@@ -172,6 +174,8 @@ def call_with_retries(
                 limit = _int_header(response, "X-RateLimit-Limit", "RateLimit-Limit")
                 if limit:
                     limiter.lower_limit(key, limit)
+            if policy.on_retry is not None:
+                policy.on_retry(key, None if response is None else response.status_code)
             log.info(
                 "%s: %s; waiting %.1f s (%s) before attempt %d",
                 what,

@@ -12,13 +12,23 @@ import typing as t
 from functools import cached_property
 
 from tap_hpe_flex import __version__
-from tap_hpe_flex.auth import FlexAuthenticator
+from tap_hpe_flex.auth import FlexAuthenticator, TokenExchangeAuthenticator
 from tap_hpe_flex.errors import FlexConfigError
 from tap_hpe_flex.incremental import StrategyRegistry
 from tap_hpe_flex.odata import ODataFilter
+from tap_hpe_flex.progress import ProgressTracker
 from tap_hpe_flex.ratelimit import EndpointRateLimiter
 from tap_hpe_flex.redact import REDACTOR
-from tap_hpe_flex.retry import RetryPolicy
+from tap_hpe_flex.retry import RetryPolicy, call_with_retries
+from tap_hpe_flex.transport import PacedSession, endpoint_key
+from tap_hpe_flex.workspaces import (
+    ALL_TENANTS,
+    MSP_TENANTS_PATH,
+    TenantSkips,
+    WorkspaceAuth,
+    list_tenants,
+    normalize_workspace_id,
+)
 
 if t.TYPE_CHECKING:
     import requests
@@ -50,6 +60,9 @@ def resolve_token_url(config: t.Mapping[str, t.Any]) -> str:
     return url
 
 
+DEFAULT_WORKSPACES_API_URL = "https://global.api.greenlake.hpe.com"
+
+
 def _setting(config: t.Mapping[str, t.Any], name: str, default: float) -> float:
     """Read a numeric setting where 0 is valid (``or default`` would replace it)."""
     value = config.get(name)
@@ -67,14 +80,97 @@ class FlexRuntime:
             int(config.get("requests_per_minute") or 100),
             float(config.get("rate_limit_window_seconds") or 60.0),
         )
+        self.progress = ProgressTracker(_setting(config, "progress_interval_seconds", 30.0))
         self.retry_policy = RetryPolicy(
             max_retry_seconds=float(_setting(config, "max_retry_seconds", 600.0)),
             initial_wait_s=float(config.get("retry_initial_wait_seconds") or 2.0),
             max_wait_s=float(config.get("retry_max_wait_seconds") or 60.0),
+            on_retry=self.progress.note_retry,
         )
         REDACTOR.add(config.get("client_secret"))
         self._deprecation_lock = threading.Lock()
         self._deprecation_warned: set[str] = set()
+        self._workspaces_lock = threading.Lock()
+        self._workspaces: list[str] | None = None
+        #: Tenants skipped in this run (token exchange refused, 401/403 with a tenant token).
+        self.skips = TenantSkips()
+
+    # --- workspaces (MSP) ---------------------------------------------------------------------
+    @cached_property
+    def tenant_settings(self) -> list[str]:
+        """``tenant_workspace_ids`` as given, validated ("*" kept; IDs normalised)."""
+        raw = [str(v).strip() for v in self.config.get("tenant_workspace_ids") or []]
+        return list(
+            dict.fromkeys(v if v == ALL_TENANTS else normalize_workspace_id(v) for v in raw if v)
+        )
+
+    @property
+    def msp(self) -> bool:
+        """True when the run syncs tenant workspaces (``tenant_workspace_ids`` is set)."""
+        return bool(self.tenant_settings)
+
+    @cached_property
+    def home_workspace(self) -> str | None:
+        """The configured ``workspace_id`` in the normalised form (None when unset)."""
+        value = str(self.config.get("workspace_id") or "").strip()
+        if not value:
+            return None
+        try:
+            return normalize_workspace_id(value, setting="workspace_id")
+        except FlexConfigError:
+            return value  # a non-UUID workspace ID is used as given (classic token URLs)
+
+    def workspaces(self) -> list[str]:
+        """Return the workspaces this run syncs, in order (lists the MSP tenants once for "*").
+
+        Thread-safe and cached for the run, so every stream syncs the same tenants.
+        """
+        with self._workspaces_lock:
+            if self._workspaces is None:
+                self._workspaces = self._resolve_workspaces()
+            return list(self._workspaces)
+
+    def _resolve_workspaces(self) -> list[str]:
+        result: list[str] = []
+        for entry in self.tenant_settings:
+            if entry != ALL_TENANTS:
+                result.append(entry)
+                continue
+            for item in self._list_tenants():
+                workspace = normalize_workspace_id(str(item.get("id")), setting="msp-tenants id")
+                if item.get("workspaceName"):
+                    self.skips.names[workspace] = str(item["workspaceName"])
+                result.append(workspace)
+            logger.info("MSP tenant list: %d tenant workspace(s)", len(result))
+        return list(dict.fromkeys(result))
+
+    def _list_tenants(self) -> list[dict[str, t.Any]]:
+        base = str(self.config.get("workspaces_api_url") or DEFAULT_WORKSPACES_API_URL)
+        key = endpoint_key(MSP_TENANTS_PATH)
+
+        def send(attempt: t.Callable[[], requests.Response], what: str) -> requests.Response:
+            return call_with_retries(
+                attempt, what=what, key=key, policy=self.retry_policy, limiter=self.limiter
+            )
+
+        session = PacedSession(self)
+        session.headers["User-Agent"] = self.user_agent
+        try:
+            return list_tenants(
+                session,
+                base,
+                self.home_authenticator,
+                page_size=int(self.config.get("tenant_list_page_size") or 100),
+                timeout=float(self.config.get("request_timeout") or 60),
+                send=send,
+            )
+        finally:
+            session.close()
+
+    @property
+    def user_agent(self) -> str:
+        """``user_agent`` setting (default ``tap-hpe-flex/<version>``)."""
+        return str(self.config.get("user_agent") or self.default_user_agent)
 
     def note_deprecation(self, key: str, response: requests.Response) -> None:
         """Warn once per endpoint per run when the API announces a deprecation or a sunset."""
@@ -99,16 +195,42 @@ class FlexRuntime:
         )
 
     @cached_property
-    def authenticator(self) -> FlexAuthenticator:
-        """One authenticator (one token) for the whole run."""
+    def home_authenticator(self) -> FlexAuthenticator:
+        """The client-credentials token of the configured workspace (the MSP's, in MSP mode)."""
         return FlexAuthenticator(
             token_url=resolve_token_url(self.config),
             client_id=str(self.config["client_id"]),
             client_secret=str(self.config["client_secret"]),
             timeout=float(self.config.get("request_timeout") or 60),
-            user_agent=str(self.config.get("user_agent") or self.default_user_agent),
+            user_agent=self.user_agent,
             retry_policy=self.retry_policy,
         )
+
+    @cached_property
+    def authenticator(self) -> FlexAuthenticator | WorkspaceAuth:
+        """One authenticator for the whole run: one token, or one per workspace (MSP)."""
+        home = self.home_authenticator
+        if not self.msp:
+            return home
+        template = str(self.config.get("token_url") or "")
+        if WORKSPACE_PLACEHOLDER not in template:
+            msg = (
+                "tenant_workspace_ids needs a token_url containing {workspace_id}: tenant tokens "
+                "are exchanged at .../authorization/v2/oauth2/{workspace_id}/token"
+            )
+            raise FlexConfigError(msg)
+
+        def exchange(workspace: str) -> TokenExchangeAuthenticator:
+            return TokenExchangeAuthenticator(
+                subject=home,
+                tenant_id=workspace,
+                token_url=template.replace(WORKSPACE_PLACEHOLDER, workspace),
+                timeout=float(self.config.get("request_timeout") or 60),
+                user_agent=self.user_agent,
+                retry_policy=self.retry_policy,
+            )
+
+        return WorkspaceAuth(home, self.home_workspace, exchange)
 
     @cached_property
     def filters(self) -> dict[str, ODataFilter | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 import typing as t
@@ -13,17 +14,19 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.plugin_base import SingerCommand
+from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_hpe_flex import __version__
 from tap_hpe_flex.errors import FlexConfigError, FlexUserError
 from tap_hpe_flex.incremental import Strategy
 from tap_hpe_flex.redact import install as install_redactor
-from tap_hpe_flex.runtime import FlexRuntime
+from tap_hpe_flex.runtime import DEFAULT_WORKSPACES_API_URL, FlexRuntime
 from tap_hpe_flex.streams import (
     GROUP_BY_FIELDS,
     FlexDevicesStream,
     FlexOrdersStream,
     FlexOrderTransformsStream,
+    WorkspaceStream,
 )
 
 if t.TYPE_CHECKING:
@@ -35,6 +38,8 @@ DEFAULT_TOKEN_URL = (
     "https://global.api.greenlake.hpe.com/authorization/v2/oauth2/{workspace_id}/token"
 )
 DEFAULT_API_URL = "https://us-west.api.greenlake.hpe.com"
+#: ``ctx.meta`` flag: ``--test`` was given (run after every option, the catalog included, is read).
+_CONNECTION_TEST = "tap_hpe_flex.connection_test"
 
 
 class FlexSingerCommand(SingerCommand):
@@ -197,6 +202,48 @@ class TapHpeFlex(Tap):
             ),
         ),
         th.Property(
+            "tenant_workspace_ids",
+            th.ArrayType(th.StringType),
+            description=(
+                "Managed service providers: sync these tenant workspaces (IDs with or without "
+                'hyphens), each with a token exchanged from the MSP workspace\'s token; ["*"] '
+                "syncs every tenant listed by GET /workspaces/v1/msp-tenants. Records carry "
+                "workspaceId, which joins the primary keys; bookmarks are kept per workspace. "
+                "Unset: the workspace of the credentials only, as before."
+            ),
+        ),
+        th.Property(
+            "workspaces_api_url",
+            th.StringType,
+            default=DEFAULT_WORKSPACES_API_URL,
+            description="Base URL of the GreenLake Workspace Management API (MSP tenant list).",
+        ),
+        th.Property(
+            "tenant_list_page_size",
+            th.IntegerType(minimum=1, maximum=300),
+            default=100,
+            description="Tenants per request when listing MSP tenants (the API allows 300).",
+        ),
+        th.Property(
+            "fail_on_skipped_tenants",
+            th.BooleanType,
+            default=False,
+            description=(
+                "Exit non-zero at the end of a run in which a tenant was skipped (token exchange "
+                "refused, or 401/403). Default: the other tenants complete, a WARNING names the "
+                "skipped ones and the run exits 0."
+            ),
+        ),
+        th.Property(
+            "progress_interval_seconds",
+            th.NumberType(minimum=0),
+            default=30,
+            description=(
+                "Seconds between progress lines of a running stream partition (records, total, "
+                "requests, pace, time left); 0 turns them off. Summaries are always logged."
+            ),
+        ),
+        th.Property(
             "request_timeout",
             th.NumberType(exclusive_minimum=0),
             default=60,
@@ -239,13 +286,86 @@ class TapHpeFlex(Tap):
         return FlexRuntime(self.config)
 
     def check_settings(self) -> None:
-        """Validate what JSON Schema cannot, before any request: filters and token_url."""
+        """Validate what JSON Schema cannot, before any request: filters, token_url, tenants."""
         runtime = self.runtime
         runtime.filters  # noqa: B018 - parsing raises FlexConfigError
+        runtime.tenant_settings  # noqa: B018 - invalid workspace IDs raise FlexConfigError
         _ = runtime.authenticator  # resolves token_url's {workspace_id}
         problem = runtime.transform_filter_problem()
         if problem and self.streams["order_transforms"].selected:
             raise FlexConfigError(problem)
+
+    def sync_all(self) -> None:  # type: ignore[misc]  # final in the SDK; extended, not replaced
+        """Sync, then log one summary line per stream and, in MSP mode, the skipped tenants.
+
+        Overridden although the SDK marks it final: the SDK offers no end-of-run hook, and this
+        only adds lines after (and an exit status on top of) the SDK's own sync.
+        """
+        try:
+            super().sync_all()
+        finally:
+            self.log_summaries()
+        if self.runtime.skips and self.config.get("fail_on_skipped_tenants"):
+            msg = "Tenants were skipped and fail_on_skipped_tenants is set (see the WARNING lines)"
+            raise FlexUserError(msg)
+
+    def log_summaries(self) -> None:
+        """One INFO line per stream that ran; one WARNING line listing skipped tenants."""
+        for stream in self.streams.values():
+            if isinstance(stream, WorkspaceStream):
+                line = self.runtime.progress.summary_line(stream.name, stream.rate_limit_keys)
+                if line:
+                    self.logger.info("%s", line)
+        if summary := self.runtime.skips.summary():
+            self.logger.warning("%s", summary)
+
+    def run_flex_connection_test(self) -> bool:
+        """Check credentials and permissions: one ``limit=1`` request per selected stream.
+
+        One line per stream (per tenant in MSP mode): OK, or why not (a 403 names the missing
+        permission). Returns False when any check failed.
+        """
+        streams = [s for s in self.streams.values() if s.selected]
+        ok = True
+        try:
+            workspaces: list[str | None] = (
+                list(self.runtime.workspaces()) if self.runtime.msp else [None]
+            )
+        except FlexUserError as exc:
+            self.logger.error("Connection test: FAILED: %s", exc)
+            return False
+        for workspace in workspaces:
+            where = f" [tenant {self.runtime.skips.label(workspace)}]" if workspace else ""
+            for stream in streams:
+                assert isinstance(stream, WorkspaceStream)
+                try:
+                    note = stream.check_access(workspace)
+                except FlexUserError as exc:
+                    ok = False
+                    self.logger.error("Connection test %s%s: FAILED: %s", stream.name, where, exc)
+                else:
+                    self.logger.info("Connection test %s%s: OK%s", stream.name, where, note)
+        return ok
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """``--test``: defer to after option parsing (so ``--catalog`` is known); schema as is."""
+        if value == CliTestOptionValue.All.value:
+            ctx.meta[_CONNECTION_TEST] = True
+            return
+        super().cb_test(ctx, param, value)
+
+    @classmethod
+    def _connection_test_cli(cls, ctx: click.Context, params: dict[str, t.Any]) -> None:
+        config = params.get("config")
+        catalog = params.get("catalog")
+        tap = cls(
+            config=config.config if config else {},
+            catalog=None if catalog is None else json.loads(catalog.read()),
+            parse_env_config=bool(config and config.parse_env),
+            validate_config=True,
+        )
+        ctx.exit(0 if tap.run_flex_connection_test() else 1)
 
     def discover_streams(self) -> list[Stream]:
         """Return the three Flex streams, sharing one runtime."""
@@ -260,6 +380,16 @@ class TapHpeFlex(Tap):
         """Return the SDK's command with one-line handling of operator errors."""
         command = super().get_singer_command()
         command.__class__ = FlexSingerCommand
+        sync = command.callback
+        assert sync is not None
+
+        def callback(**params: t.Any) -> t.Any:
+            ctx = click.get_current_context()
+            if ctx.meta.get(_CONNECTION_TEST):
+                cls._connection_test_cli(ctx, params)
+            return sync(**params)
+
+        command.callback = callback
         return command
 
 

@@ -1,0 +1,103 @@
+"""Progress lines during a sync and one summary line per stream at the end."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+import pytest
+
+from tap_hpe_flex.progress import PartitionProgress, ProgressTracker
+from tests.reliability.helpers import fast_config
+from tests.tap.helpers import run_tap
+
+PROGRESS = re.compile(
+    r"^Progress (?P<stream>\w+)(?: \[(?P<label>[^\]]*)\])?: (?P<records>\d+) records so far, "
+    r"read (?P<read>\d+) of (?P<total>\d+) \(\d+%\), (?P<requests>\d+) requests in [^;]+; "
+    r"[\d.]+ records/s, [\d.]+ requests/min; (about .+ left|time left unknown)$"
+)
+SUMMARY = re.compile(
+    r"^Summary (?P<stream>\w+): (?P<records>\d+) records, (?P<requests>\d+) requests, "
+    r"(?P<retries>\d+) retries, (?P<throttled>\d+) 429s, [\d.]+ s, (?P<partitions>\d+) "
+    r"partition\(s\), strategy (?P<strategy>[\w, ]+)$"
+)
+
+
+def _lines(caplog: pytest.LogCaptureFixture, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+    found = (pattern.match(r.getMessage()) for r in caplog.records if r.levelno == logging.INFO)
+    return [m for m in found if m]
+
+
+def test_progress_lines_carry_records_total_requests_pace_and_time_left(
+    make_simulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = make_simulator(orders=60, devices=1, rate_limit=100_000, latency_ms=5)
+    caplog.set_level(logging.INFO, logger="tap-hpe-flex")
+    config = fast_config(
+        sim,
+        page_size=10,
+        progress_interval_seconds=0.001,
+        order_transform_group_by=["sowId", "partnerName"],
+    )
+    run_tap(config, streams=("orders", "order_transforms"))
+
+    orders = [m for m in _lines(caplog, PROGRESS) if m["stream"] == "orders"]
+    assert len(orders) >= 3
+    assert {m["total"] for m in orders} == {"60"}
+    reads = [int(m["read"]) for m in orders]
+    assert reads == sorted(reads) and reads[-1] <= 60
+    assert [int(m["requests"]) for m in orders] == sorted(int(m["requests"]) for m in orders)
+    assert any(m.group(0).endswith("left") and "about" in m.group(0) for m in orders)
+    labels = {m["label"] for m in _lines(caplog, PROGRESS) if m["stream"] == "order_transforms"}
+    assert labels == {"groupBy=sowId", "groupBy=partnerName"}
+
+
+def test_summary_line_per_stream_counts_records_requests_retries_and_429s(
+    make_simulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = make_simulator(orders=25, devices=12, rate_limit=100_000, rate_window_s=1)
+    sim.script_faults("orders", ["429", "500:0", "drop"])
+    caplog.set_level(logging.INFO, logger="tap-hpe-flex")
+    config = fast_config(sim, page_size=10, progress_interval_seconds=0)
+    run_tap(config, streams=("orders", "devices"))
+
+    assert _lines(caplog, PROGRESS) == []  # 0 turns progress lines off, summaries stay
+    summaries = {m["stream"]: m for m in _lines(caplog, SUMMARY)}
+    assert set(summaries) == {"orders", "devices"}
+    orders, devices = summaries["orders"], summaries["devices"]
+    assert (orders["records"], orders["requests"]) == ("25", "3")  # pages overlap by one
+    assert (orders["retries"], orders["throttled"]) == ("3", "1")
+    assert (devices["records"], devices["requests"], devices["retries"]) == ("12", "2", "0")
+    assert orders["strategy"] == "full" and orders["partitions"] == "1"
+
+
+def test_tracker_counts_from_many_threads() -> None:
+    tracker = ProgressTracker(0)
+    parts: list[PartitionProgress] = [tracker.start("orders", f"p{i}") for i in range(4)]
+
+    def work(part: PartitionProgress) -> None:
+        for i in range(500):
+            tracker.record(part)
+            tracker.request(part, total=2000, position=i)
+            tracker.note_retry("orders", 429 if i % 2 else 500)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in parts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for part in parts:
+        tracker.finish(part, "client")
+    line = tracker.summary_line("orders", ["orders"])
+    assert line is not None
+    match = SUMMARY.match(line)
+    assert match, line
+    assert (match["records"], match["requests"], match["retries"], match["throttled"]) == (
+        "2000",
+        "2000",
+        "2000",
+        "1000",
+    )
+    assert match["partitions"] == "4" and match["strategy"] == "client"
