@@ -104,5 +104,12 @@ run_job 2
 "$PY" scripts/demo_summary.py increment "$DB" "$OUT/demo-run1.watermark.json" \
   "$OUT/demo-run1.log" "$OUT/demo-run2.log"
 
+step "dbt: meltano run dbt-duckdb:run dbt-duckdb:test (staging models and marts in transform/)"
+"$MELTANO_BIN" --log-format=plain run dbt-duckdb:run dbt-duckdb:test >"$OUT/demo-dbt.log" 2>&1 \
+  || fail_with_log "meltano run dbt-duckdb:run dbt-duckdb:test" "$OUT/demo-dbt.log"
+grep -hoE "(Completed successfully|Done\. PASS=[0-9]+ WARN=[0-9]+ ERROR=[0-9]+[^\"]*)" \
+  "$OUT/demo-dbt.log" | sort | uniq -c || true
+"$PY" scripts/demo_summary.py marts "$DB"
+
 step "Done. Explore the data: .venv/bin/python -c \"import duckdb; print(duckdb.connect('$DB')\
 .sql('SELECT model, count(*) FROM tap_hpe_flex.devices GROUP BY 1 ORDER BY 2 DESC'))\""

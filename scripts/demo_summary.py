@@ -188,12 +188,55 @@ def mutate(url: str, ops_json: str) -> dict[str, Any]:
     return result
 
 
+def _grid(con: duckdb.DuckDBPyConnection, title: str, sql: str, limit: int = 5) -> None:
+    """Print a query's first rows as aligned columns under its column names."""
+    result = con.execute(f"{sql} LIMIT {limit}")
+    header = [d[0] for d in result.description]
+    rows = [
+        ["(none)" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in r]
+        for r in result.fetchall()
+    ]
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
+    print(f"\n{title}")
+    for line in [header, *rows]:
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)))
+
+
+def marts(db: Path) -> None:
+    """Print a few lines from each use case's dbt mart (built by dbt-duckdb:run)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        _grid(
+            con,
+            "Billing reconciliation (flex_marts.billing_account_reconciliation)",
+            "SELECT billing_account_name, order_count, device_count, status "
+            "FROM flex_marts.billing_account_reconciliation "
+            "ORDER BY device_count DESC NULLS LAST, billing_account_name",
+        )
+        _grid(
+            con,
+            "Fleet by model and billing tier (flex_marts.fleet_devices)",
+            "SELECT model, coalesce(billing_tier, '(none)') AS billing_tier, "
+            "sum(device_count)::BIGINT AS devices "
+            "FROM flex_marts.fleet_devices GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        )
+        _grid(
+            con,
+            "Partner orders (flex_marts.partner_summary)",
+            "SELECT partner_name, order_count, orders_as_reseller, orders_as_distributor "
+            "FROM flex_marts.partner_summary ORDER BY order_count DESC, partner_name",
+        )
+    finally:
+        con.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch the demo's sub-commands (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("summary").add_argument("db", type=Path)
     sub.add_parser("watermark").add_argument("db", type=Path)
+    sub.add_parser("marts").add_argument("db", type=Path)
     p = sub.add_parser("mutate")
     p.add_argument("url")
     p.add_argument("ops_json")
@@ -204,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "summary":
         summary(args.db)
+    elif args.cmd == "marts":
+        marts(args.db)
     elif args.cmd == "watermark":
         print(json.dumps(watermark(args.db)))
     elif args.cmd == "mutate":
