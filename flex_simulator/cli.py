@@ -7,6 +7,7 @@ the chosen port from stdout. SIGTERM and SIGINT stop it cleanly.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
@@ -20,12 +21,19 @@ _D = SimulatorConfig()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Every SimulatorConfig field as a flag, with the dataclass defaults."""
+    """Every SimulatorConfig field as a flag, with the dataclass defaults.
+
+    Each flag's ``dest`` is the name of the field it sets, so ``config_from_args`` needs no
+    second list of them.
+    """
     p = argparse.ArgumentParser(
         prog="flex-simulator",
         description="Local HPE GreenLake Flex Solutions API (v1beta1) simulator.",
     )
-    bool_flag = argparse.BooleanOptionalAction
+
+    def switch(flag: str, default: bool, help: str) -> None:
+        p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help)
+
     p.add_argument("--host", default=_D.host, help="bind address (default %(default)s)")
     p.add_argument("--port", type=int, default=8787, help="port; 0 picks a free one (8787)")
     p.add_argument("--orders", type=int, default=_D.orders, help="orders to generate (500)")
@@ -40,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--rate-window",
+        dest="rate_window_s",
         type=float,
         default=_D.rate_window_s,
         metavar="SECONDS",
@@ -49,28 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-id", default=_D.client_id, help="demo client ID")
     p.add_argument("--client-secret", default=_D.client_secret, help="demo client secret")
     p.add_argument("--workspace-id", default=_D.workspace_id, help="demo client's workspace")
-    p.add_argument(
+    switch(
         "--updated-filter",
-        action=bool_flag,
-        default=_D.updated_filter,
-        help="accept updatedAt/createdAt gt|ge|lt|le filters (undocumented for Flex)",
+        _D.updated_filter,
+        "accept updatedAt/createdAt gt|ge|lt|le filters (undocumented for Flex)",
     )
-    p.add_argument(
-        "--updated-sort",
-        action=bool_flag,
-        default=_D.updated_sort,
-        help="accept sort=updatedAt (undocumented for Flex)",
-    )
+    switch("--updated-sort", _D.updated_sort, "accept sort=updatedAt (undocumented for Flex)")
     p.add_argument("--latency-ms", type=int, default=_D.latency_ms, help="added per Flex call")
-    p.add_argument(
-        "--retry-after", action=bool_flag, default=_D.retry_after, help="send Retry-After on 429"
-    )
-    p.add_argument(
-        "--deprecation",
-        action=bool_flag,
-        default=_D.deprecation,
-        help="send Deprecation, Sunset and Link headers",
-    )
+    switch("--retry-after", _D.retry_after, "send Retry-After on 429")
+    switch("--deprecation", _D.deprecation, "send Deprecation, Sunset and Link headers")
     p.add_argument("--error-rate", type=float, default=0.0, help="P(500 JSON error)")
     p.add_argument("--html-error-rate", type=float, default=0.0, help="P(503 HTML page)")
     p.add_argument("--drop-rate", type=float, default=0.0, help="P(connection closed, no answer)")
@@ -89,48 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="make the demo client an MSP with N generated tenants (small data each)",
     )
-    p.add_argument(
-        "--tenant-id-hyphens",
-        action=bool_flag,
-        default=_D.tenant_id_hyphens,
-        help="list MSP tenant IDs as hyphenated UUIDs",
-    )
-    p.add_argument("--db", default=None, metavar="PATH", help="SQLite file (default: in memory)")
-    p.add_argument(
-        "--access-log", action=bool_flag, default=False, help="print one line per request to stderr"
-    )
+    switch("--tenant-id-hyphens", _D.tenant_id_hyphens, "list MSP tenant IDs as hyphenated UUIDs")
+    p.add_argument("--db", dest="db_path", metavar="PATH", help="SQLite file (default: in memory)")
+    switch("--access-log", False, "print one line per request to stderr")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
-    """Map parsed flags onto a SimulatorConfig."""
-    return SimulatorConfig(
-        host=args.host,
-        port=args.port,
-        orders=args.orders,
-        devices=args.devices,
-        seed=args.seed,
-        rate_limit=args.rate_limit,
-        rate_window_s=args.rate_window,
-        token_ttl=args.token_ttl,
-        client_id=args.client_id,
-        client_secret=args.client_secret,
-        workspace_id=args.workspace_id,
-        updated_filter=args.updated_filter,
-        updated_sort=args.updated_sort,
-        latency_ms=args.latency_ms,
-        retry_after=args.retry_after,
-        deprecation=args.deprecation,
-        error_rate=args.error_rate,
-        html_error_rate=args.html_error_rate,
-        drop_rate=args.drop_rate,
-        truncate_rate=args.truncate_rate,
-        fault_seed=args.fault_seed,
-        clients_file=args.clients_file,
-        db_path=args.db,
-        tenants=args.tenants,
-        tenant_id_hyphens=args.tenant_id_hyphens,
-    )
+    """Map parsed flags onto a SimulatorConfig (fields without a flag keep their defaults)."""
+    parsed = vars(args)
+    names = [f.name for f in dataclasses.fields(SimulatorConfig)]
+    return SimulatorConfig(**{name: parsed[name] for name in names if name in parsed})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,13 +15,15 @@ import calendar
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 EPOCH_2019 = calendar.timegm((2019, 1, 1, 0, 0, 0)) * 1_000_000
 CUTOFF_2026_06 = calendar.timegm((2026, 6, 1, 0, 0, 0)) * 1_000_000
 DAY_US = 86_400 * 1_000_000
+# FlexDataGenerator.order / .device: (rng, index, previous (updatedAt, µs)) -> record.
+_Maker = Callable[[random.Random, int, "tuple[str, int] | None"], dict[str, Any]]
 
 DEVICE_TYPES = [
     "ALS",
@@ -310,18 +312,19 @@ class FlexDataGenerator:
 
     def orders(self, count: int, start: int = 0, salt: str = "") -> Iterator[dict[str, Any]]:
         """Yield ``count`` orders; ``salt`` separates later batches (mutation inserts)."""
-        rng = random.Random(f"orders:{self.seed}:{salt}")
-        prev: tuple[str, int] | None = None
-        for i in range(start, start + count):
-            rec = self.order(rng, i, prev)
-            prev = (rec["updatedAt"], rec["_u"])
-            yield rec
+        return self._series("orders", self.order, count, start, salt)
 
     def devices(self, count: int, start: int = 0, salt: str = "") -> Iterator[dict[str, Any]]:
         """Yield ``count`` devices; ``salt`` separates later batches (mutation inserts)."""
-        rng = random.Random(f"devices:{self.seed}:{salt}")
+        return self._series("devices", self.device, count, start, salt)
+
+    def _series(
+        self, kind: str, make: _Maker, count: int, start: int, salt: str
+    ) -> Iterator[dict[str, Any]]:
+        """Yield records from ``start`` on, one seeded stream, each dated after the one before."""
+        rng = random.Random(f"{kind}:{self.seed}:{salt}")
         prev: tuple[str, int] | None = None
         for i in range(start, start + count):
-            rec = self.device(rng, i, prev)
+            rec = make(rng, i, prev)
             prev = (rec["updatedAt"], rec["_u"])
             yield rec

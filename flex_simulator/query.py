@@ -69,8 +69,9 @@ DEVICE_FIELDS = [
     "billingTier",
     "tags",
 ]
-_ORDER_FILTER = [
-    "id",
+# The text columns of the two column tables, in store.SCHEMA's order (query_mutations.row_of
+# writes rows in it). All are filterable, except devices' deviceType.
+ORDER_TEXT_COLUMNS = (
     "billingAccountId",
     "sowId",
     "billingAccountName",
@@ -78,10 +79,8 @@ _ORDER_FILTER = [
     "resellerName",
     "partnerName",
     "distributorName",
-    "isFlexPartner",
-]
-_DEVICE_FILTER = [
-    "id",
+)
+DEVICE_TEXT_COLUMNS = (
     "macAddress",
     "serialNumber",
     "resourceId",
@@ -92,7 +91,10 @@ _DEVICE_FILTER = [
     "make",
     "billingAccountName",
     "billingTier",
-]
+    "deviceType",
+)
+_ORDER_FILTER = ["id", *ORDER_TEXT_COLUMNS, "isFlexPartner"]
+_DEVICE_FILTER = ["id", *(c for c in DEVICE_TEXT_COLUMNS if c != "deviceType")]
 # JSON field -> SQL column, where they differ; every other filterable field is its own column.
 COLUMN = {
     "createdAt": "created_us",
@@ -126,7 +128,7 @@ ORDERS = Endpoint(
 TRANSFORM = Endpoint(
     "orders/transform",
     "orders",
-    tuple(f for f in _ORDER_FILTER if f not in ("id", "isFlexPartner")),
+    ORDER_TEXT_COLUMNS,
     GROUP_BY,
     GROUP_BY,
     "",

@@ -19,54 +19,13 @@ from typing import Any
 from flex_simulator.clock import now_ns
 from flex_simulator.data import FlexDataGenerator, render_ts
 from flex_simulator.odata import parse_rfc3339
+from flex_simulator.query import DEVICE_TEXT_COLUMNS, ORDER_TEXT_COLUMNS
 
 _PRIVATE = ("_c", "_u", "_s", "_e")
 _PROTECTED = frozenset({"id", "createdAt", "updatedAt", "generation"})
 _STRING_FIELDS = frozenset(
-    [
-        "type",
-        "billingAccountId",
-        "sowId",
-        "billingAccountName",
-        "customerName",
-        "resellerName",
-        "distributorName",
-        "partnerName",
-        "macAddress",
-        "serialNumber",
-        "resourceId",
-        "partNumber",
-        "name",
-        "deviceType",
-        "model",
-        "make",
-        "billingTier",
-        "orderStartDate",
-        "orderEndDate",
-    ]
+    {"type", *ORDER_TEXT_COLUMNS, *DEVICE_TEXT_COLUMNS, "orderStartDate", "orderEndDate"}
 )
-_ORDER_COLS = [
-    "billingAccountId",
-    "sowId",
-    "billingAccountName",
-    "customerName",
-    "resellerName",
-    "partnerName",
-    "distributorName",
-]
-_DEVICE_COLS = [
-    "macAddress",
-    "serialNumber",
-    "resourceId",
-    "partNumber",
-    "name",
-    "type",
-    "model",
-    "make",
-    "billingAccountName",
-    "billingTier",
-    "deviceType",
-]
 
 
 class MutationError(ValueError):
@@ -99,12 +58,12 @@ def row_of(table: str, rid: int, ws: int, rec: dict[str, Any]) -> tuple[Any, ...
         flex = rec.get("isFlexPartner")
         return (
             *head,
-            *(rec.get(c) for c in _ORDER_COLS),
+            *(rec.get(c) for c in ORDER_TEXT_COLUMNS),
             None if flex is None else int(flex),
             _us(rec, "_s", "orderStartDate"),
             _us(rec, "_e", "orderEndDate"),
         )
-    return (*head, *(rec.get(c) for c in _DEVICE_COLS))
+    return (*head, *(rec.get(c) for c in DEVICE_TEXT_COLUMNS))
 
 
 def _check_fields(values: Any, what: str, *, allow_id: bool = False) -> dict[str, Any]:

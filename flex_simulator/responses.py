@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import errors
+from .auth import TokenInfo, TokenStatus
 from .faults import parse_fault
 
 if TYPE_CHECKING:
@@ -87,6 +88,36 @@ def fault_answer(
     if kind == "timeout":
         sim.sleep(cfg.timeout_fault_s if arg is None else arg)
     return False, None
+
+
+def token_refusal(status: TokenStatus, info: TokenInfo | None) -> Response | None:
+    """401 for an expired, missing or unknown bearer token, as every API endpoint answers it.
+
+    None when the token is valid and the endpoint goes on to its own permission checks.
+    """
+    if status is TokenStatus.EXPIRED:
+        return json_response(401, errors.expired_token())
+    if status is not TokenStatus.VALID or info is None:
+        reason = (
+            "Token is missing" if status is TokenStatus.MISSING else "Token provided is invalid"
+        )
+        return json_response(401, errors.unauthorized(reason))
+    return None
+
+
+def throttle(sim: FlexSimulator, info: TokenInfo, endpoint: str) -> Response | None:
+    """429 when the client's rate-limit window for the endpoint is full, else the latency.
+
+    Counted per (client, workspace, endpoint); an allowed call then waits the configured latency.
+    """
+    cfg = sim.config
+    decision = sim.limiter.check(
+        (info.client_id, info.workspace_id, endpoint), cfg.rate_limit, cfg.rate_window_s
+    )
+    if not decision.allowed:
+        return too_many(cfg, decision.limit, decision.remaining, decision.reset)
+    sim.sleep(cfg.latency_ms / 1000)
+    return None
 
 
 def too_many(cfg: SimulatorConfig, limit: int, remaining: int, reset: int) -> Response:

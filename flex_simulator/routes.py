@@ -19,12 +19,11 @@ from .admin import ADMIN_METHODS, admin
 from .auth import ExchangeError, TokenStatus
 from .config import is_tenant_id, normalize_workspace_id
 from .responses import BadParam as _BadParam
-from .responses import RequestView, Response
+from .responses import RequestView, Response, throttle, token_refusal
 from .responses import fault_answer as _fault
 from .responses import int_param as _int_param
 from .responses import json_response as _json
 from .responses import method_not_allowed as _method_not_allowed
-from .responses import too_many as _too_many
 from .store import QueryError
 from .workspaces import MSP_TENANTS_PATH, msp_tenants
 
@@ -206,22 +205,14 @@ def _flex_answer(
     info: Any,
 ) -> Response:
     cfg = sim.config
-    if status is TokenStatus.EXPIRED:
-        return _json(401, errors.expired_token())
-    if status is not TokenStatus.VALID or info is None:
-        reason = (
-            "Token is missing" if status is TokenStatus.MISSING else "Token provided is invalid"
-        )
-        return _json(401, errors.unauthorized(reason))
+    if (refused := token_refusal(status, info)) is not None:
+        return refused
+    assert info is not None  # token_refusal answers for a token without info
     resource = "orders" if endpoint.startswith("orders") else "devices"
     if resource not in info.permissions:
         return _json(403, errors.forbidden(f"View permission on {resource.title()} is required"))
-    decision = sim.limiter.check(
-        (info.client_id, info.workspace_id, endpoint), cfg.rate_limit, cfg.rate_window_s
-    )
-    if not decision.allowed:
-        return _too_many(cfg, decision.limit, decision.remaining, decision.reset)
-    sim.sleep(cfg.latency_ms / 1000)
+    if (limited := throttle(sim, info, endpoint)) is not None:
+        return limited
     workspace = info.workspace_id
     if endpoint == "devices/{id}":
         if not device_id:

@@ -21,13 +21,17 @@ import sqlite3
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from flex_simulator import query
 from flex_simulator.data import FlexDataGenerator
 from flex_simulator.odata import QueryError
 from flex_simulator.query_mutations import MutationError, Mutator, row_of
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is Python 3.11+
 
 __all__ = ["FlexStore", "MutationError", "Page", "QueryError"]
 
@@ -62,6 +66,18 @@ INDEXES = {
     "ix_devices_account": ("devices", 'ws, "billingAccountName", "resourceId", id'),
 }
 BATCH = 20_000
+
+
+class ListOptions(TypedDict):
+    """The keywords of ``list_orders``/``list_devices``, all required (``_list`` checks them)."""
+
+    filter: str | None
+    sort: str | None
+    select: str | None
+    limit: int
+    offset: int
+    updated_filter: bool
+    updated_sort: bool
 
 
 @dataclass(frozen=True)
@@ -149,52 +165,62 @@ class FlexStore:
     def _end_write(self) -> None:
         self._version += 1
 
-    def generate(self, workspace_id: str, *, orders: int, devices: int, seed: int) -> None:
-        """(Re)build a workspace's data; the same (orders, devices, seed) gives the same data."""
+    @contextlib.contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the write lock: all of it or, on any error, none of it.
+
+        The data version is odd for the whole time, so no reader caches a total meanwhile.
+        The body commits (or rolls back a dry run) itself.
+        """
         with self._write_lock:
             self._begin_write()
             w = self._writer
             try:
-                w.execute("BEGIN")
-                ws = self._ws_ids.get(workspace_id)
-                if ws is None:
-                    cur = w.execute(
-                        "INSERT INTO workspaces (name, seed, orders_hint) VALUES (?, ?, ?)",
-                        (workspace_id, seed, orders),
-                    )
-                    assert cur.lastrowid is not None
-                    ws = cur.lastrowid
-                else:
-                    for table in ("orders", "devices"):
-                        w.execute(
-                            f"DELETE FROM {table}_doc WHERE rid IN "
-                            f"(SELECT rid FROM {table} WHERE ws = ?)",
-                            (ws,),
-                        )
-                        w.execute(f"DELETE FROM {table} WHERE ws = ?", (ws,))
-                    w.execute(
-                        "UPDATE workspaces SET seed=?, orders_hint=?, mutation_seq=0, last_us=0,"
-                        " next_order=0, next_device=0 WHERE ws=?",
-                        (seed, orders, ws),
-                    )
-                for name in INDEXES:
-                    w.execute(f"DROP INDEX IF EXISTS {name}")
-                gen = FlexDataGenerator(seed, orders)
-                self._bulk_insert(ws, "orders", gen.orders(orders))
-                self._bulk_insert(ws, "devices", gen.devices(devices))
-                w.execute(
-                    "UPDATE workspaces SET next_order=?, next_device=? WHERE ws=?",
-                    (orders, devices, ws),
-                )
-                self._create_indexes()
-                w.execute("COMMIT")
-                self._ws_ids[workspace_id] = ws
+                w.execute(begin)
+                yield w
             except BaseException:
                 if w.in_transaction:
                     w.execute("ROLLBACK")
                 raise
             finally:
                 self._end_write()
+
+    def generate(self, workspace_id: str, *, orders: int, devices: int, seed: int) -> None:
+        """(Re)build a workspace's data; the same (orders, devices, seed) gives the same data."""
+        with self._transaction("BEGIN") as w:
+            ws = self._ws_ids.get(workspace_id)
+            if ws is None:
+                cur = w.execute(
+                    "INSERT INTO workspaces (name, seed, orders_hint) VALUES (?, ?, ?)",
+                    (workspace_id, seed, orders),
+                )
+                assert cur.lastrowid is not None
+                ws = cur.lastrowid
+            else:
+                for table in ("orders", "devices"):
+                    w.execute(
+                        f"DELETE FROM {table}_doc WHERE rid IN "
+                        f"(SELECT rid FROM {table} WHERE ws = ?)",
+                        (ws,),
+                    )
+                    w.execute(f"DELETE FROM {table} WHERE ws = ?", (ws,))
+                w.execute(
+                    "UPDATE workspaces SET seed=?, orders_hint=?, mutation_seq=0, last_us=0,"
+                    " next_order=0, next_device=0 WHERE ws=?",
+                    (seed, orders, ws),
+                )
+            for name in INDEXES:
+                w.execute(f"DROP INDEX IF EXISTS {name}")
+            gen = FlexDataGenerator(seed, orders)
+            self._bulk_insert(ws, "orders", gen.orders(orders))
+            self._bulk_insert(ws, "devices", gen.devices(devices))
+            w.execute(
+                "UPDATE workspaces SET next_order=?, next_device=? WHERE ws=?",
+                (orders, devices, ws),
+            )
+            self._create_indexes()
+            w.execute("COMMIT")
+            self._ws_ids[workspace_id] = ws
 
     def _bulk_insert(self, ws: int, table: str, records: Any) -> None:
         w = self._writer
@@ -225,23 +251,14 @@ class FlexStore:
         ``dry_run`` validates the ops against the current data and rolls back, so a mutation
         scheduled for later (``script_mutations``) is refused at once if it cannot apply now.
         """
-        with self._write_lock:
+        with self._write_lock:  # an RLock: _transaction takes it again
             ws = self._ws_ids.get(workspace_id)
             if ws is None:
                 raise MutationError(f"Unknown workspace '{workspace_id}'")
-            self._begin_write()
-            w = self._writer
-            try:
-                w.execute("BEGIN IMMEDIATE")
+            with self._transaction("BEGIN IMMEDIATE") as w:
                 results = Mutator(w, ws).apply(ops)
                 w.execute("ROLLBACK" if dry_run else "COMMIT")
                 return results
-            except BaseException:
-                if w.in_transaction:
-                    w.execute("ROLLBACK")
-                raise
-            finally:
-                self._end_write()
 
     # ---- reads -------------------------------------------------------------------------------
     def workspaces(self) -> list[str]:
@@ -270,55 +287,13 @@ class FlexStore:
         )
         return None if row is None else dict(json.loads(row[0]))
 
-    def list_orders(
-        self,
-        workspace_id: str,
-        *,
-        filter: str | None,
-        sort: str | None,
-        select: str | None,
-        limit: int,
-        offset: int,
-        updated_filter: bool,
-        updated_sort: bool,
-    ) -> Page:
+    def list_orders(self, workspace_id: str, **options: Unpack[ListOptions]) -> Page:
         """GET /flex/v1beta1/orders."""
-        return self._list(
-            query.ORDERS,
-            workspace_id,
-            filter,
-            sort,
-            select,
-            limit,
-            offset,
-            updated_filter,
-            updated_sort,
-        )
+        return self._list(query.ORDERS, workspace_id, **options)
 
-    def list_devices(
-        self,
-        workspace_id: str,
-        *,
-        filter: str | None,
-        sort: str | None,
-        select: str | None,
-        limit: int,
-        offset: int,
-        updated_filter: bool,
-        updated_sort: bool,
-    ) -> Page:
+    def list_devices(self, workspace_id: str, **options: Unpack[ListOptions]) -> Page:
         """GET /flex/v1beta1/devices."""
-        return self._list(
-            query.DEVICES,
-            workspace_id,
-            filter,
-            sort,
-            select,
-            limit,
-            offset,
-            updated_filter,
-            updated_sort,
-        )
+        return self._list(query.DEVICES, workspace_id, **options)
 
     def _total(
         self, conn: sqlite3.Connection, key: tuple[Any, ...], sql: str, params: list[Any]
@@ -333,10 +308,11 @@ class FlexStore:
                 self._totals.popitem(last=False)
         return total
 
-    def _list(  # noqa: PLR0917
+    def _list(
         self,
         ep: query.Endpoint,
         workspace_id: str,
+        *,
         filter: str | None,
         sort: str | None,
         select: str | None,

@@ -15,6 +15,19 @@ import requests
 
 from .config import SimulatorConfig
 from .server import FlexSimulator
+from .store import FlexStore, Page
+
+#: The options of a plain listing: no filter, sort or select, one page of 100, the server's
+#: undocumented updatedAt filter and sort refused.
+LIST_DEFAULTS: dict[str, Any] = {
+    "filter": None,
+    "sort": None,
+    "select": None,
+    "limit": 100,
+    "offset": 0,
+    "updated_filter": False,
+    "updated_sort": False,
+}
 
 
 @contextmanager
@@ -79,3 +92,13 @@ def exchange_token(sim: FlexSimulator, tenant_id: str, subject_token: str) -> re
 def auth_headers(token: str) -> dict[str, str]:
     """Build the ``Authorization: Bearer`` header for a token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def list_page(store: FlexStore, resource: str, workspace_id: str, **options: Any) -> Page:
+    """One page straight from the store, bypassing HTTP: LIST_DEFAULTS but for ``options``.
+
+    The store's listing methods take every option on purpose (the route passes all it parsed);
+    tests and bench scripts name only the ones they are about.
+    """
+    lister = {"orders": store.list_orders, "devices": store.list_devices}[resource]
+    return lister(workspace_id, **{**LIST_DEFAULTS, **options})

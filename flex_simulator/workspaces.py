@@ -15,7 +15,6 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import errors
-from .auth import TokenStatus
 from .config import TenantSpec
 from .responses import (
     BadParam,
@@ -24,7 +23,8 @@ from .responses import (
     fault_answer,
     int_param,
     json_response,
-    too_many,
+    throttle,
+    token_refusal,
 )
 
 if TYPE_CHECKING:
@@ -80,13 +80,9 @@ def msp_tenants(
     handled, faulted = fault_answer(sim, fault, cfg)
     if handled:
         return faulted
-    if status is TokenStatus.EXPIRED:
-        return json_response(401, errors.expired_token())
-    if status is not TokenStatus.VALID or info is None:
-        reason = (
-            "Token is missing" if status is TokenStatus.MISSING else "Token provided is invalid"
-        )
-        return json_response(401, errors.unauthorized(reason))
+    if (refused := token_refusal(status, info)) is not None:
+        return refused
+    assert info is not None  # token_refusal answers for a token without info
     client = sim.authority.client(info.client_id)
     if not info.msp or client is None or not client.msp:
         return json_response(
@@ -96,12 +92,8 @@ def msp_tenants(
                 "workspace; only an MSP workspace's token can list MSP tenants."
             ),
         )
-    decision = sim.limiter.check(
-        (info.client_id, info.workspace_id, "msp-tenants"), cfg.rate_limit, cfg.rate_window_s
-    )
-    if not decision.allowed:
-        return too_many(cfg, decision.limit, decision.remaining, decision.reset)
-    sim.sleep(cfg.latency_ms / 1000)
+    if (limited := throttle(sim, info, "msp-tenants")) is not None:
+        return limited
     try:
         limit = int_param(query, "limit", DEFAULT_LIMIT, 0, MAX_LIMIT)
         offset = int_param(query, "offset", 0, 0, None)

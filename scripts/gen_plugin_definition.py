@@ -52,7 +52,7 @@ _ACRONYMS = {"id": "ID", "ids": "IDs", "url": "URL", "api": "API", "ssl": "SSL"}
 
 
 def setting_kind(prop: dict[str, Any]) -> str:
-    """Meltano kind of one --about property; meltano.yml's parity test uses the same rules."""
+    """Meltano kind of one --about property; the parity tests in tests/e2e call this too."""
     if "enum" in prop:
         return "options"
     if prop.get("format") == "date-time":

@@ -16,78 +16,44 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-import requests
 
 from flex_simulator.server import FlexSimulator
-from flex_simulator.testing import auth_headers, fetch_token, running_simulator
+from flex_simulator.testing import fetch_token, running_simulator
+from tests.e2e.meltano_helpers import REPO, clean_env, meltano, read_all, run_env, tap_env
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 PROJECT = Path(os.environ.get("MELTANO_PROJECT_ROOT") or REPO)
-RUN_TIMEOUT = 300
 MARTS = "flex_marts"
 STAGING = "flex_staging"
 PIPELINE = ["run", "tap-hpe-flex", "target-duckdb", "dbt-duckdb:run", "dbt-duckdb:test"]
 DBT_DONE = re.compile(r"Done\. PASS=(\d+) WARN=(\d+) ERROR=(\d+) SKIP=(\d+)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DBT_PLAIN = {"MELTANO_PROJECT_ROOT": str(PROJECT), "DBT_USE_COLORS": "false"}
 
 
-def _meltano_bin() -> str:
-    path = os.environ.get("MELTANO_BIN") or str(REPO / ".venv-meltano" / "bin" / "meltano")
-    if not Path(path).exists():
-        pytest.fail(f"Meltano not found at {path}: run `source scripts/setup.sh` first")
-    return path
-
-
-def _env(tmp: Path | None = None) -> dict[str, str]:
+def _env(tmp: Path) -> dict[str, str]:
     """Environment for Meltano: this test's own state, DuckDB file and dbt artifacts."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TAP_HPE_FLEX_", "TARGET_DUCKDB_", "MELTANO_", "DBT_"))
-    }
+    env = run_env(tmp, "TARGET_DUCKDB_", "DBT_") | DBT_PLAIN
+    db = str(tmp / "flex.duckdb")
     env.update(
-        MELTANO_PROJECT_ROOT=str(PROJECT),
-        MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
-        NO_COLOR="1",
-        DBT_USE_COLORS="false",
+        TARGET_DUCKDB_PATH=db,
+        # Meltano reads a utility's settings from <NAMESPACE>_<SETTING> variables.
+        DBT_DUCKDB_PATH=db,
+        DBT_DUCKDB_TARGET_PATH=str(tmp / "dbt-target"),
+        DBT_DUCKDB_LOG_PATH=str(tmp / "dbt-logs"),
     )
-    if tmp is not None:
-        db = str(tmp / "flex.duckdb")
-        env.update(
-            MELTANO_DATABASE_URI=f"sqlite:///{tmp / 'meltano.db'}",
-            MELTANO_ENVIRONMENT="dev",
-            TARGET_DUCKDB_PATH=db,
-            # Meltano reads a utility's settings from <NAMESPACE>_<SETTING> variables.
-            DBT_DUCKDB_PATH=db,
-            DBT_DUCKDB_TARGET_PATH=str(tmp / "dbt-target"),
-            DBT_DUCKDB_LOG_PATH=str(tmp / "dbt-logs"),
-        )
     return env
 
 
 def _meltano(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [_meltano_bin(), "--log-format=plain", *args],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-8000:])
-        pytest.fail(f"meltano {' '.join(args)} exited with {proc.returncode}")
-    return proc
+    return meltano(args, env, cwd=PROJECT)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +61,8 @@ def installed() -> None:
     """Install the extractor, the DuckDB loader and the dbt utility (`.meltano/`, gitignored)."""
     if "name: dbt-duckdb" not in (PROJECT / "meltano.yml").read_text():
         pytest.fail("meltano.yml defines no dbt-duckdb utility: merge the snippet in docs/dbt.md")
-    _meltano(["install", "tap-hpe-flex", "target-duckdb", "dbt-duckdb"], _env())
+    env = clean_env("TAP_HPE_FLEX_", "TARGET_DUCKDB_", "DBT_") | DBT_PLAIN
+    _meltano(["install", "tap-hpe-flex", "target-duckdb", "dbt-duckdb"], env)
 
 
 def _plugin_duckdb(kind: str, name: str) -> str:
@@ -120,27 +87,11 @@ def test_dbt_duckdb_uses_the_loaders_duckdb(installed: None) -> None:
 # --- the oracle: aggregates computed from the API --------------------------------------------
 
 
-def _read_all(sim: FlexSimulator, token: str, path: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while True:
-        resp = requests.get(
-            f"{sim.url}/flex/v1beta1/{path}",
-            params={"limit": 100, "offset": len(items)},
-            headers=auth_headers(token),
-            timeout=30,
-        )
-        resp.raise_for_status()
-        page = resp.json()
-        items.extend(page["items"])
-        if not page["items"] or len(items) >= page["total"]:
-            return items
-
-
 def _expected(sim: FlexSimulator) -> dict[str, Counter[Any]]:
     """Each mart's grain -> count, from every order and device the API serves."""
     token = fetch_token(sim)
-    orders = _read_all(sim, token, "orders")
-    devices = _read_all(sim, token, "devices")
+    orders = read_all(sim, token, "orders")
+    devices = read_all(sim, token, "devices")
     roles: Counter[Any] = Counter()
     for o in orders:
         for role, field in (
@@ -266,13 +217,7 @@ def test_meltano_run_builds_marts_matching_the_api(installed: None, tmp_path: Pa
     env = _env(tmp_path)
     db = tmp_path / "flex.duckdb"
     with running_simulator(orders=200, devices=800, seed=11) as sim:
-        env.update(
-            TAP_HPE_FLEX_API_URL=sim.url,
-            TAP_HPE_FLEX_TOKEN_URL=sim.token_url,
-            TAP_HPE_FLEX_CLIENT_ID=sim.config.client_id,
-            TAP_HPE_FLEX_CLIENT_SECRET=sim.config.client_secret,
-            TAP_HPE_FLEX_WORKSPACE_ID=sim.config.workspace_id,
-        )
+        env.update(tap_env(sim))
         before = _expected(sim)
         run1 = _meltano(PIPELINE, env)
         _assert_dbt_passed(run1)

@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,16 +24,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-import yaml
 
 from flex_simulator.testing import running_simulator
-from tests.e2e.test_meltano_duckdb import _meltano_bin, _snapshot, _transform_values
+from tests.e2e.meltano_helpers import (
+    COMPARED,
+    INCREMENT,
+    REPO,
+    SCHEMA,
+    clean_env,
+    meltano,
+    meltano_yml,
+    post_mutations,
+    run_env,
+    snapshot,
+    tap_env,
+    transform_values,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 PG_SCRIPT = REPO / "scripts" / "postgres.sh"
-SCHEMA = "tap_hpe_flex"
-RUN_TIMEOUT = 300
 KEYS = {"orders": ("id",), "devices": ("id",), "order_transforms": ("groupBy", "value")}
 
 
@@ -121,46 +128,20 @@ def database(pg_server: PgServer) -> Iterator[str]:
         pg_server.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _meltano(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [_meltano_bin(), "--log-format=plain", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
-        pytest.fail(f"meltano {' '.join(args)} exited with {proc.returncode}")
-    return proc
-
-
 @pytest.fixture(scope="module")
 def installed() -> None:
     """Install the extractor and the PostgreSQL loader once (`.meltano/`, gitignored)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MELTANO_")}
-    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    _meltano(["install", "tap-hpe-flex", "target-postgres"], env)
+    meltano(["install", "tap-hpe-flex", "target-postgres"], clean_env())
 
 
 def _env(tmp: Path, pg: PgServer, database: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TAP_HPE_FLEX_", "TARGET_POSTGRES_", "MELTANO_"))
-    }
+    env = run_env(tmp, "TARGET_POSTGRES_")
     env.update(
-        MELTANO_DATABASE_URI=f"sqlite:///{tmp / 'meltano.db'}",
-        MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
-        MELTANO_ENVIRONMENT="dev",
         TARGET_POSTGRES_HOST=pg.host,
         TARGET_POSTGRES_PORT=pg.port,
         TARGET_POSTGRES_USER=pg.user,
         TARGET_POSTGRES_PASSWORD=pg.password,
         TARGET_POSTGRES_DATABASE=database,
-        NO_COLOR="1",
     )
     return env
 
@@ -179,24 +160,15 @@ def _rows(pg: PgServer, db: str, table: str, columns: tuple[str, ...]) -> list[d
     return pg.sql(f"SELECT row_to_json(t) FROM (SELECT {cols} FROM {SCHEMA}.{table}) t", db)
 
 
-# Columns compared with the API for every row, beyond the key.
-COMPARED = {
-    "orders": ("generation", "updatedAt", "customerName", "partnerName", "isFlexPartner"),
-    "devices": ("generation", "updatedAt", "model", "billingTier", "tags"),
-}
-
-
 def _instant(value: str) -> datetime:
     """A timestamp as an aware UTC datetime; naive values (the loader's) are UTC."""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return moment.replace(tzinfo=moment.tzinfo or timezone.utc).astimezone(timezone.utc)
 
 
-def _assert_matches_api(
-    pg: PgServer, db: str, snapshot: dict[str, dict[str, dict[str, Any]]]
-) -> None:
+def _assert_matches_api(pg: PgServer, db: str, api: dict[str, dict[str, dict[str, Any]]]) -> None:
     """Every API record is loaded exactly once, with the API's current values."""
-    for table, records in snapshot.items():
+    for table, records in api.items():
         fields = COMPARED[table]
         rows = _rows(pg, db, table, ("id", *fields))
         loaded = {r["id"]: r for r in rows}
@@ -231,16 +203,10 @@ def test_meltano_run_upserts_into_postgres(
     env = _env(tmp_path, pg_server, database)
     secret = f"e2e-{secrets.token_hex(12)}"  # distinctive, so a leak cannot hide in a log
     with running_simulator(orders=300, devices=1200, seed=11, client_secret=secret) as sim:
-        env.update(
-            TAP_HPE_FLEX_API_URL=sim.url,
-            TAP_HPE_FLEX_TOKEN_URL=sim.token_url,
-            TAP_HPE_FLEX_CLIENT_ID=sim.config.client_id,
-            TAP_HPE_FLEX_CLIENT_SECRET=sim.config.client_secret,
-            TAP_HPE_FLEX_WORKSPACE_ID=sim.config.workspace_id,
-        )
-        before = _snapshot(sim)
-        transforms_before = _transform_values(before["orders"])
-        run1 = _meltano(["run", "tap-hpe-flex", "target-postgres"], env)
+        env.update(tap_env(sim))
+        before = snapshot(sim)
+        transforms_before = transform_values(before["orders"])
+        run1 = meltano(["run", "tap-hpe-flex", "target-postgres"], env)
 
         assert _counts(pg_server, database, "orders") == (300, 300)
         assert _counts(pg_server, database, "devices") == (1200, 1200)
@@ -255,26 +221,12 @@ def test_meltano_run_upserts_into_postgres(
         lone = next(
             o for o in before["orders"].values() if o["sowId"] and sows.count(o["sowId"]) == 1
         )
-        resp = requests.post(
-            f"{sim.url}/__sim/mutations",
-            json={
-                "ops": [
-                    {
-                        "op": "update",
-                        "resource": "orders",
-                        "id": lone["id"],
-                        "set": {"sowId": "SOW-E2E-RENAMED"},
-                    },
-                    {"op": "update", "resource": "devices", "count": 20},
-                    {"op": "update", "resource": "orders", "count": 5},
-                    {"op": "insert", "resource": "orders", "count": 4},
-                    {"op": "insert", "resource": "devices", "count": 6},
-                ]
-            },
-            timeout=30,
+        rename = {"sowId": "SOW-E2E-RENAMED"}
+        post_mutations(
+            sim,
+            [{"op": "update", "resource": "orders", "id": lone["id"], "set": rename}, *INCREMENT],
         )
-        resp.raise_for_status()
-        after = _snapshot(sim)
+        after = snapshot(sim)
         changed = {
             t: {
                 i
@@ -285,7 +237,7 @@ def test_meltano_run_upserts_into_postgres(
         }
         assert {t: len(v) for t, v in changed.items()} == {"orders": 10, "devices": 26}
         run2_started = datetime.now(timezone.utc)
-        run2 = _meltano(["run", "tap-hpe-flex", "target-postgres"], env)
+        run2 = meltano(["run", "tap-hpe-flex", "target-postgres"], env)
 
         # Run 2 re-sends the changed records (most already in the table) and the ones on the
         # inclusive bookmark: merged on the key, not duplicated.
@@ -302,7 +254,7 @@ def test_meltano_run_upserts_into_postgres(
         # order_transforms is FULL_TABLE, merged on its key. The tap sends no ACTIVATE_VERSION
         # (the SDK's default), so a value that vanished from the API stays as a row; it is the
         # one row run 2 did not rewrite.
-        transforms_after = _transform_values(after["orders"])
+        transforms_after = transform_values(after["orders"])
         assert ("sowId", lone["sowId"]) in transforms_before - transforms_after
         assert ("sowId", "SOW-E2E-RENAMED") in transforms_after - transforms_before
         everything = transforms_before | transforms_after
@@ -321,7 +273,7 @@ def test_meltano_run_upserts_into_postgres(
 
 def test_meltano_yml_defines_target_postgres() -> None:
     """The loader the e2e test relies on: the pin, upsert, loopback defaults and the job."""
-    project = yaml.safe_load((REPO / "meltano.yml").read_text(encoding="utf-8"))
+    project = meltano_yml()
     (loader,) = [p for p in project["plugins"]["loaders"] if p["name"] == "target-postgres"]
     assert loader["variant"] == "meltanolabs"
     assert loader["pip_url"] == "meltanolabs-target-postgres~=0.8.1"

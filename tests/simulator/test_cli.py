@@ -57,6 +57,17 @@ def _start(*args: str, module: bool = True) -> tuple[subprocess.Popen[str], str]
     return proc, first
 
 
+def _classic_token(url: str, secret: str = "demo-secret") -> str:
+    """The demo client's token from the started server's classic URL (Basic credentials)."""
+    r = requests.post(
+        f"{url}/as/token.oauth2",
+        data={"grant_type": "client_credentials"},
+        auth=("demo-client", secret),
+        timeout=10,
+    )
+    return str(r.json()["access_token"])
+
+
 def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=20)
@@ -75,12 +86,7 @@ def test_cli_prints_url_first_serves_and_stops_on_sigterm(module: bool) -> None:
         url = match.group(1)
         assert int(match.group(2)) > 0
         assert "15 orders, 25 devices" in first
-        token = requests.post(
-            f"{url}/as/token.oauth2",
-            data={"grant_type": "client_credentials"},
-            auth=("demo-client", "cli-secret-value"),
-            timeout=10,
-        ).json()["access_token"]
+        token = _classic_token(url, "cli-secret-value")
         r = requests.get(
             f"{url}/flex/v1beta1/orders", headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
@@ -159,12 +165,7 @@ def test_cli_tenants_and_shipped_msp_example() -> None:
         msp_lines = sorted(lines[1:])
         assert msp_lines[0].startswith("MSP client demo-client: 2 tenants at ")
         assert msp_lines[1].startswith("MSP client msp-demo-client: 3 tenants at ")
-        token = requests.post(
-            f"{url}/as/token.oauth2",
-            data={"grant_type": "client_credentials"},
-            auth=("demo-client", "demo-secret"),
-            timeout=10,
-        ).json()["access_token"]
+        token = _classic_token(url)
         tenants = requests.get(
             f"{url}/workspaces/v1/msp-tenants",
             headers={"Authorization": f"Bearer {token}"},

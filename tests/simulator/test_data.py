@@ -12,6 +12,7 @@ import pytest
 from flex_simulator.data import CUTOFF_2026_06, DEVICE_TYPES, FlexDataGenerator, render_ts
 from flex_simulator.odata import parse_rfc3339
 from flex_simulator.store import FlexStore
+from flex_simulator.testing import list_page
 
 SPEC = Path(__file__).resolve().parents[2] / ".." / "shared" / "flex-api"
 SPEC /= "flex-api-v1beta1.openapi.json"
@@ -31,16 +32,7 @@ def gen_records() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 def dump_store(seed: int) -> list[Any]:
     with FlexStore() as store:
         store.generate("w", orders=40, devices=60, seed=seed)
-        kw: dict[str, Any] = {
-            "filter": None,
-            "sort": None,
-            "select": None,
-            "limit": 100,
-            "offset": 0,
-            "updated_filter": False,
-            "updated_sort": False,
-        }
-        return [store.list_orders("w", **kw).items, store.list_devices("w", **kw).items]
+        return [list_page(store, r, "w").items for r in ("orders", "devices")]
 
 
 def test_generation_is_deterministic_per_seed() -> None:

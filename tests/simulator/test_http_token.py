@@ -5,9 +5,8 @@ from __future__ import annotations
 import requests
 
 from flex_simulator.server import FlexSimulator
-from flex_simulator.testing import auth_headers, fetch_token
+from flex_simulator.testing import auth_headers, exchange_token, fetch_token
 
-EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 TENANT = "aa" * 16
 OTHER_TENANT = "bb" * 16
@@ -16,6 +15,15 @@ MSP_WS = "cc" * 16
 
 def _orders(sim: FlexSimulator, token: str) -> requests.Response:
     return requests.get(f"{sim.url}/flex/v1beta1/orders", headers=auth_headers(token), timeout=10)
+
+
+def _basic(
+    url: str,
+    grant_type: str = "client_credentials",
+    auth: tuple[str, str] = ("demo-client", "demo-secret"),
+) -> requests.Response:
+    """A token request with the client's credentials in a Basic header, not the form."""
+    return requests.post(url, data={"grant_type": grant_type}, auth=auth, timeout=10)
 
 
 def test_form_body_token_is_usable(simulator: FlexSimulator) -> None:
@@ -37,24 +45,14 @@ def test_form_body_token_is_usable(simulator: FlexSimulator) -> None:
 
 
 def test_basic_auth_on_classic_url(simulator: FlexSimulator) -> None:
-    r = requests.post(
-        simulator.classic_token_url,
-        data={"grant_type": "client_credentials"},
-        auth=("demo-client", "demo-secret"),
-        timeout=10,
-    )
+    r = _basic(simulator.classic_token_url)
     assert r.status_code == 200
     assert _orders(simulator, r.json()["access_token"]).status_code == 200
 
 
 def test_token_ttl_is_configurable(make_simulator) -> None:
     sim = make_simulator(token_ttl=120)
-    r = requests.post(
-        sim.token_url,
-        data={"grant_type": "client_credentials"},
-        auth=("demo-client", "demo-secret"),
-        timeout=10,
-    )
+    r = _basic(sim.token_url)
     assert r.json()["expires_in"] == 120
 
 
@@ -83,24 +81,14 @@ def test_unknown_client_and_missing_credentials_are_401(simulator: FlexSimulator
 
 
 def test_unsupported_grant_type_is_400(simulator: FlexSimulator) -> None:
-    r = requests.post(
-        simulator.token_url,
-        data={"grant_type": "password"},
-        auth=("demo-client", "demo-secret"),
-        timeout=10,
-    )
+    r = _basic(simulator.token_url, "password")
     assert r.status_code == 400
     assert r.json()["error"] == "unsupported_grant_type"
     assert r.json()["errorCode"] == "HPE_GL_ERROR_BAD_REQUEST"
 
 
 def test_other_workspace_url_is_refused(simulator: FlexSimulator) -> None:
-    r = requests.post(
-        f"{simulator.url}/authorization/v2/oauth2/{'d' * 32}/token",
-        data={"grant_type": "client_credentials"},
-        auth=("demo-client", "demo-secret"),
-        timeout=10,
-    )
+    r = _basic(f"{simulator.url}/authorization/v2/oauth2/{'d' * 32}/token")
     assert r.status_code == 403
     assert r.json()["errorCode"] == "HPE_GL_ERROR_FORBIDDEN"
 
@@ -108,12 +96,7 @@ def test_other_workspace_url_is_refused(simulator: FlexSimulator) -> None:
 def test_hyphenated_workspace_url_is_accepted(simulator: FlexSimulator) -> None:
     ws = simulator.config.workspace_id
     hyphenated = f"{ws[:8]}-{ws[8:12]}-{ws[12:16]}-{ws[16:20]}-{ws[20:]}".upper()
-    r = requests.post(
-        f"{simulator.url}/authorization/v2/oauth2/{hyphenated}/token",
-        data={"grant_type": "client_credentials"},
-        auth=("demo-client", "demo-secret"),
-        timeout=10,
-    )
+    r = _basic(f"{simulator.url}/authorization/v2/oauth2/{hyphenated}/token")
     assert r.status_code == 200
 
 
@@ -125,26 +108,15 @@ def _msp(sim: FlexSimulator) -> str:
         msp=True,
         tenants=[{"workspace_id": TENANT, "orders": 7, "devices": 9, "seed": 3}],
     )
-    r = requests.post(
-        f"{sim.url}/authorization/v2/oauth2/{MSP_WS}/token",
-        data={"grant_type": "client_credentials"},
-        auth=("msp-client", "msp-secret"),
-        timeout=10,
+    r = _basic(
+        f"{sim.url}/authorization/v2/oauth2/{MSP_WS}/token", auth=("msp-client", "msp-secret")
     )
     return str(r.json()["access_token"])
 
 
-def _exchange(sim: FlexSimulator, tenant: str, subject: str) -> requests.Response:
-    return requests.post(
-        f"{sim.url}/authorization/v2/oauth2/{tenant}/token",
-        data={"grant_type": EXCHANGE, "subject_token": subject, "subject_token_type": ACCESS},
-        timeout=10,
-    )
-
-
 def test_token_exchange_gives_tenant_scoped_token(simulator: FlexSimulator) -> None:
     msp_token = _msp(simulator)
-    r = _exchange(simulator, TENANT, msp_token)
+    r = exchange_token(simulator, TENANT, msp_token)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["token_type"] == "Bearer"
@@ -161,7 +133,7 @@ def test_token_exchange_gives_tenant_scoped_token(simulator: FlexSimulator) -> N
 
 def test_token_exchange_for_a_non_tenant_is_refused(simulator: FlexSimulator) -> None:
     msp_token = _msp(simulator)
-    r = _exchange(simulator, OTHER_TENANT, msp_token)
+    r = exchange_token(simulator, OTHER_TENANT, msp_token)
     assert r.status_code == 403
     assert r.json()["errorCode"] == "HPE_GL_ERROR_FORBIDDEN"
     assert r.json()["error"] == "invalid_target"
@@ -170,17 +142,17 @@ def test_token_exchange_for_a_non_tenant_is_refused(simulator: FlexSimulator) ->
 def test_token_exchange_needs_an_msp_subject(simulator: FlexSimulator) -> None:
     _msp(simulator)
     demo_token = fetch_token(simulator)
-    assert _exchange(simulator, TENANT, demo_token).status_code == 403
+    assert exchange_token(simulator, TENANT, demo_token).status_code == 403
 
 
 def test_token_exchange_rejects_bad_subjects(simulator: FlexSimulator) -> None:
     msp_token = _msp(simulator)
-    assert _exchange(simulator, TENANT, "not-a-token").status_code == 401
+    assert exchange_token(simulator, TENANT, "not-a-token").status_code == 401
     simulator.expire_tokens()
-    r = _exchange(simulator, TENANT, msp_token)
+    r = exchange_token(simulator, TENANT, msp_token)
     assert r.status_code == 401
     hyphenated = f"{TENANT[:8]}-{TENANT[8:12]}-{TENANT[12:16]}-{TENANT[16:20]}-{TENANT[20:]}"
-    assert _exchange(simulator, hyphenated, fetch_token(simulator)).status_code == 400
+    assert exchange_token(simulator, hyphenated, fetch_token(simulator)).status_code == 400
 
 
 def test_tokens_and_secrets_never_reach_the_log(simulator: FlexSimulator) -> None:

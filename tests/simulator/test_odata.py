@@ -9,6 +9,7 @@ import pytest
 from flex_simulator.odata import QueryError, parse_filter, parse_rfc3339, tokenize
 from flex_simulator.query import DEVICES, ORDERS, TRANSFORM, compile_filter
 from flex_simulator.store import FlexStore
+from flex_simulator.testing import list_page
 
 
 def test_eq_ne_in_and_conjunction() -> None:
@@ -173,30 +174,14 @@ def store() -> Iterator[FlexStore]:
 
 
 def _devices(store: FlexStore, flt: str) -> list[dict]:
-    return store.list_devices(
-        "w",
-        filter=flt,
-        sort=None,
-        select=None,
-        limit=100,
-        offset=0,
-        updated_filter=True,
-        updated_sort=True,
+    return list_page(
+        store, "devices", "w", filter=flt, updated_filter=True, updated_sort=True
     ).items
 
 
 def _all_devices(store: FlexStore) -> list[dict]:
     out: list[dict] = []
-    while page := store.list_devices(
-        "w",
-        filter=None,
-        sort=None,
-        select=None,
-        limit=100,
-        offset=len(out),
-        updated_filter=False,
-        updated_sort=False,
-    ).items:
+    while page := list_page(store, "devices", "w", offset=len(out)).items:
         out.extend(page)
     return out
 
@@ -206,29 +191,11 @@ def test_filters_match_python_evaluation(store: FlexStore) -> None:
     assert len(every) == 300
     model = every[0]["model"]
     hpe_model = [d["id"] for d in every if d["make"] == "HPE" and d["model"] == model]
-    got = store.list_devices(
-        "w",
-        filter=f"make eq 'HPE' and model eq '{model}'",
-        sort=None,
-        select=None,
-        limit=100,
-        offset=0,
-        updated_filter=False,
-        updated_sort=False,
-    )
+    got = list_page(store, "devices", "w", filter=f"make eq 'HPE' and model eq '{model}'")
     assert got.total == len(hpe_model)
     assert [d["id"] for d in got.items] == hpe_model[:100]
     not_hpe = [d for d in every if d["make"] != "HPE"]
-    assert store.list_devices(
-        "w",
-        filter="make ne 'HPE'",
-        sort=None,
-        select=None,
-        limit=0,
-        offset=0,
-        updated_filter=False,
-        updated_sort=False,
-    ).total == len(not_hpe)
+    assert list_page(store, "devices", "w", filter="make ne 'HPE'", limit=0).total == len(not_hpe)
     unnamed = [d for d in every if "name" not in d]
     assert unnamed, "the generator leaves some names out"
     name = next(d["name"] for d in every if "name" in d)
@@ -248,40 +215,21 @@ def test_updated_at_filter_compares_instants_not_strings(store: FlexStore) -> No
     cut_us = parse_rfc3339(cut)
     expected = {d["id"] for d in every if parse_rfc3339(d["updatedAt"]) > cut_us}
     # the same instant written with another offset must give the same answer
-    shifted = store.list_devices(
-        "w",
-        filter=f"updatedAt gt '{cut}'",
-        sort=None,
-        select=None,
-        limit=0,
-        offset=0,
-        updated_filter=True,
-        updated_sort=False,
+    shifted = list_page(
+        store, "devices", "w", filter=f"updatedAt gt '{cut}'", limit=0, updated_filter=True
     ).total
     assert shifted == len(expected)
     assert len(expected) < 150
 
 
 def test_percent_encoded_literal_matches_order_field(store: FlexStore) -> None:
-    page = store.list_orders(
+    page = list_page(
+        store,
+        "orders",
         "w",
         filter="customerName eq 'Some%20Company%20Inc.'",
-        sort=None,
         select="customerName",
-        limit=100,
-        offset=0,
-        updated_filter=False,
-        updated_sort=False,
     )
     assert page.items and all(o == {"customerName": "Some Company Inc."} for o in page.items)
-    flex = store.list_orders(
-        "w",
-        filter="isFlexPartner eq true",
-        sort=None,
-        select=None,
-        limit=100,
-        offset=0,
-        updated_filter=False,
-        updated_sort=False,
-    )
+    flex = list_page(store, "orders", "w", filter="isFlexPartner eq true")
     assert flex.total > 0 and all(o["isFlexPartner"] is True for o in flex.items)

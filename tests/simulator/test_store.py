@@ -11,8 +11,7 @@ import pytest
 
 from flex_simulator.odata import parse_rfc3339
 from flex_simulator.store import FlexStore, MutationError, Page, QueryError
-
-OFF = {"updated_filter": False, "updated_sort": False}
+from flex_simulator.testing import list_page
 
 
 @pytest.fixture(scope="module")
@@ -24,29 +23,11 @@ def store() -> Iterator[FlexStore]:
 
 
 def devices(store: FlexStore, ws: str = "w", **kw: Any) -> Page:
-    args: dict[str, Any] = {
-        "filter": None,
-        "sort": None,
-        "select": None,
-        "limit": 100,
-        "offset": 0,
-        **OFF,
-        **kw,
-    }
-    return store.list_devices(ws, **args)
+    return list_page(store, "devices", ws, **kw)
 
 
 def orders(store: FlexStore, ws: str = "w", **kw: Any) -> Page:
-    args: dict[str, Any] = {
-        "filter": None,
-        "sort": None,
-        "select": None,
-        "limit": 100,
-        "offset": 0,
-        **OFF,
-        **kw,
-    }
-    return store.list_orders(ws, **args)
+    return list_page(store, "orders", ws, **kw)
 
 
 def all_pages(fetch: Any, limit: int = 37, **kw: Any) -> list[dict[str, Any]]:
