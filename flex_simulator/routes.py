@@ -117,7 +117,9 @@ def _token(
 ) -> Response | None:
     cfg = sim.config
     entry["workspace_id"] = None if workspace is None else normalize_workspace_id(workspace)
-    handled, faulted = _fault(sim, sim.faults.next_fault("token", None), cfg)
+    fault = sim.faults.next_fault("token", None)
+    entry["fault"] = fault  # the handler truncates the answer when it reads "truncate" here
+    handled, faulted = _fault(sim, fault, cfg)
     if handled:
         return faulted
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}

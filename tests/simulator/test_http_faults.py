@@ -113,13 +113,16 @@ def test_scripted_faults_are_per_endpoint(simulator: FlexSimulator) -> None:
 
 
 def test_token_endpoint_faults(simulator: FlexSimulator) -> None:
-    simulator.script_faults("token", ["503-html", "drop"])
+    simulator.script_faults("token", ["503-html", "drop", "truncate"])
     data = {"grant_type": "client_credentials"}
     auth = ("demo-client", "demo-secret")
     r = requests.post(simulator.token_url, data=data, auth=auth, timeout=10)
     assert r.status_code == 503
     with pytest.raises(requests.ConnectionError):
         requests.post(simulator.token_url, data=data, auth=auth, timeout=10)
+    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.ConnectionError)):
+        requests.post(simulator.token_url, data=data, auth=auth, timeout=10).json()
+    assert [e["fault"] for e in simulator.requests("token")] == ["503-html", "drop", "truncate"]
     assert requests.post(simulator.token_url, data=data, auth=auth, timeout=10).status_code == 200
 
 
