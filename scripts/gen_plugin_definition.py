@@ -170,6 +170,27 @@ def meltano_yml_settings(definition: dict[str, Any]) -> str:
     return "".join(f"      {line}\n" for line in block.splitlines())
 
 
+def write_meltano_yml_settings(definition: dict[str, Any], path: Path) -> bool:
+    """Replace the tap-hpe-flex extractor's `settings:` block in meltano.yml; True if changed.
+
+    Only that block is rewritten (line-wise, so comments elsewhere in the file survive).
+    """
+    lines = path.read_text("utf-8").splitlines(keepends=True)
+    start = lines.index("    - name: tap-hpe-flex\n")
+    first = next(i for i in range(start, len(lines)) if lines[i] == "      settings:\n")
+    end = next(
+        i
+        for i in range(first + 1, len(lines))
+        if lines[i].startswith("      ") and lines[i][6] not in " -"
+    )
+    new = [*lines[:first], meltano_yml_settings(definition), *lines[end:]]
+    text = "".join(new)
+    changed = text != "".join(lines)
+    if changed:
+        path.write_text(text, encoding="utf-8")
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the file, or with --check report whether it matches the tap's current --about."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -181,8 +202,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the settings as a block to paste into meltano.yml's tap-hpe-flex extractor",
     )
+    parser.add_argument(
+        "--write-meltano-yml",
+        action="store_true",
+        help="also rewrite the tap-hpe-flex extractor's settings block in meltano.yml",
+    )
     args = parser.parse_args(argv)
     definition = build_definition(read_about(args.tap))
+    if args.write_meltano_yml:
+        changed = write_meltano_yml_settings(definition, REPO / "meltano.yml")
+        print("meltano.yml: settings " + ("updated" if changed else "already current"))
     if args.meltano_yml_settings:
         print(meltano_yml_settings(definition), end="")
         return 0
