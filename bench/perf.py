@@ -183,7 +183,15 @@ class Bench:
                     time.sleep(window)  # let the previous run's window drain
                     s.clear()
                     if who == "tap":
-                        run, _ = self.tap(s, requests_per_minute=rpm)
+                        # The tap paces with the simulator's own window (the same R per
+                        # window), not a 60 s window at the scaled rate, which would let it
+                        # burst a whole minute's worth into one simulator window.
+                        run, _ = self.tap(
+                            s,
+                            requests_per_minute=a.real_rpm,
+                            rate_limit_window_seconds=window,
+                            max_concurrent_requests=a.tap_concurrency,
+                        )
                     else:
                         run = self.baseline(
                             s,
@@ -335,6 +343,12 @@ def main() -> int:
         type=float,
         default=6.0,
         help="divide window and latency by this (same limit per window)",
+    )
+    p.add_argument(
+        "--tap-concurrency",
+        type=int,
+        default=8,
+        help="max_concurrent_requests of the tap in the floor section (8 = its default)",
     )
     p.add_argument("--floor-devices", type=int, default=30_000)
     p.add_argument("--floor-orders", type=int, default=3_000)

@@ -80,6 +80,7 @@ class FlexAuthenticator(OAuthAuthenticator):
         REDACTOR.add(client_secret)
         #: Token requests made (successful or not); for logs and tests.
         self.token_requests = 0
+        self._refused: TokenRefusedError | None = None
 
     @property
     def oauth_request_body(self) -> dict:
@@ -129,17 +130,24 @@ class FlexAuthenticator(OAuthAuthenticator):
     def update_access_token(self) -> None:
         """Fetch a token (retrying transient failures); errors are one line, without secrets."""
         with self._lock:
+            if self._refused is not None:  # a refusal is final for the run: do not ask again
+                raise self._refused
             self.logger.info("Requesting a new access token from %s", self.auth_endpoint)
             started = self._clock()
-            response = call_with_retries(
-                self._post_once,
-                what=f"token endpoint {self.auth_endpoint}",
-                key=None,
-                policy=self._retry_policy,
-                log=self.logger,
-                on_give_up=TokenEndpointUnavailableError,
-                quote_text=False,
-            )
+            try:
+                response = call_with_retries(
+                    self._post_once,
+                    what=f"token endpoint {self.auth_endpoint}",
+                    key=None,
+                    policy=self._retry_policy,
+                    log=self.logger,
+                    on_give_up=TokenEndpointUnavailableError,
+                    quote_text=False,
+                )
+            except TokenRefusedError as exc:
+                # Pipelined partitions of one tenant ask at once; one refusal answers them all.
+                self._refused = exc
+                raise
             body = response.json()  # _post_once checked that it is JSON
             token = body.get("access_token") if isinstance(body, dict) else None
             if not token:

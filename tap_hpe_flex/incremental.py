@@ -51,10 +51,28 @@ class Strategy(str, enum.Enum):
 PROBE_ORDER = (Strategy.FILTER, Strategy.SORT, Strategy.CLIENT)
 
 
+def _fast_parse(text: str) -> dt.datetime | None:
+    """``datetime.fromisoformat`` (C, ~10x faster) for the RFC 3339 shapes it reads like we do.
+
+    Only strings shaped ``YYYY-MM-DDTHH:MM:SS`` plus fraction and ``Z``/offset are given to it
+    (it also accepts forms RFC 3339 does not, e.g. a bare date); anything else, and anything it
+    refuses, goes to the regular expression below.
+    """
+    if len(text) < 20 or text[10] != "T" or text[4] != "-" or text[19] not in ".Z+-":
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def parse_timestamp(value: str | dt.datetime) -> dt.datetime:
     """Parse RFC 3339 (``Z`` or offset, any number of fractional digits) to aware UTC."""
     if isinstance(value, dt.datetime):
         moment = value
+    elif (fast := _fast_parse(value)) is not None:
+        return fast.astimezone(UTC)
     else:
         match = _TIMESTAMP.match(value.strip())
         if not match:
@@ -80,7 +98,10 @@ def canonical_timestamp(value: str | dt.datetime) -> str:
     Fixed width, so lexicographic order equals time order (``Z`` vs ``+00:00`` and a varying
     number of fractional digits would otherwise compare wrongly as strings).
     """
-    return parse_timestamp(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = parse_timestamp(value)
+    if moment.year >= 1000:  # isoformat (C) pads years to 4 digits exactly like strftime here
+        return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def filter_timestamp(value: str | dt.datetime) -> str:

@@ -105,11 +105,11 @@ class ProgressTracker:
             part.position = max(part.position, position)
         self._maybe_log(part)
 
-    def record(self, part: PartitionProgress) -> None:
-        """Count one record emitted."""
+    def record(self, part: PartitionProgress, count: int = 1) -> None:
+        """Count ``count`` records emitted (callers batch them: one lock per batch)."""
         with self._lock:
-            part.records += 1
-            self._streams[part.stream].records += 1
+            part.records += count
+            self._streams[part.stream].records += count
         if self._clock() >= part.next_due:
             self._maybe_log(part)
 

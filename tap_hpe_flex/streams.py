@@ -31,6 +31,9 @@ if t.TYPE_CHECKING:
     from tap_hpe_flex.runtime import FlexRuntime
     from tap_hpe_flex.tap import TapHpeFlex
 
+#: Records counted per progress update (one lock per batch instead of per record).
+_PROGRESS_BATCH = 64
+
 GROUP_BY_FIELDS = ("sowId", "customerName", "billingAccountName", "billingAccountId", "partnerName")
 
 
@@ -170,13 +173,12 @@ class WorkspaceStream(FlexStream):
         return request
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Add ``workspaceId`` (the partition's, else the configured ``workspace_id``)."""
+        """Add ``workspaceId`` (the partition's, else the configured ``workspace_id``); conform."""
         result = super().post_process(row, context)
-        if result is not None:
-            result["workspaceId"] = (context or {}).get("workspaceId") or (
-                self.runtime.home_workspace
-            )
-        return result
+        if result is None:
+            return None
+        result["workspaceId"] = (context or {}).get("workspaceId") or self.runtime.home_workspace
+        return self.conformer.conform(result)
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         """Count progress; in MSP mode skip a tenant that refuses (401/403) and go on."""
@@ -188,9 +190,13 @@ class WorkspaceStream(FlexStream):
         progress = self.runtime.progress
         part = progress.start(self.name, self.partition_label(context))
         self._parts[_context_key(context)] = part
+        pending = 0
         try:
             for record in super().get_records(context):
-                progress.record(part)
+                pending += 1
+                if pending == _PROGRESS_BATCH:
+                    progress.record(part, pending)
+                    pending = 0
                 yield record
         except FlexUserError as exc:
             reason = tenant_failure(exc) if workspace else None
@@ -203,6 +209,7 @@ class WorkspaceStream(FlexStream):
             # Records read before the failure were emitted, but the bookmark must not move.
             self.get_context_state(context).pop("progress_markers", None)
         finally:
+            progress.record(part, pending)
             progress.finish(part, self._plan.strategy.value if self._plan else None)
 
     def _warn_old_state(self) -> None:
@@ -230,6 +237,19 @@ class WorkspaceStream(FlexStream):
             total, position = self.page_position(response, part)
             self.runtime.progress.request(part, total=total, position=position)
         return costs
+
+    def note_page(self, body: dict[str, t.Any], context: Context | None) -> None:
+        """Count a consumed pipelined page in the partition's progress."""
+        part = self._parts.get(_context_key(context))
+        if part is None:
+            return
+        total = body.get("total")
+        offset = body.get("offset")
+        start = offset if isinstance(offset, int) else part.position
+        position = start + len(body.get("items") or [])
+        self.runtime.progress.request(
+            part, total=total if isinstance(total, int) else None, position=position
+        )
 
     def page_position(
         self, response: requests.Response, part: PartitionProgress

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.reliability.helpers import all_ids, fast_config
 from tests.tap.helpers import RunResult, run_tap, sim_requests
 
@@ -49,7 +51,9 @@ def test_deletes_before_the_offset_are_re_read_in_the_same_sync(make_simulator: 
     first_page = _ordered_ids(sim, 10)
     ops = [{"op": "delete", "resource": "devices", "ids": first_page[2:5]}]
     scripted = sim.script_mutations("devices", after_requests=2, ops=ops)
-    result = run_tap(fast_config(sim, page_size=10), streams=("devices",))
+    # One request in flight: the exact sequential re-read order is the point of this test.
+    config = fast_config(sim, page_size=10, max_concurrent_requests=1)
+    result = run_tap(config, streams=("devices",))
     assert scripted.done.is_set() and scripted.error is None
     assert all_ids(sim, "devices") <= {r["id"] for r in result.records("devices")}
     walk = result.tap.streams["devices"].last_walk
@@ -58,13 +62,40 @@ def test_deletes_before_the_offset_are_re_read_in_the_same_sync(make_simulator: 
     assert offsets[:4] == [0, 9, 18, 9]  # the shift seen at 18, the previous page read again
 
 
-def test_churn_during_a_sync_then_the_next_sync_misses_nothing(make_simulator: Any) -> None:
+def test_deletes_seen_by_pages_fetched_ahead_are_re_read(make_simulator: Any) -> None:
+    # Concurrent twin: page 0 is answered alone (the pipeline learns ``total`` from it), the
+    # deletes land right after it, so every page fetched ahead sees the shifted list. The walk
+    # consumes pages in order, sees the shift at offset 9 and re-reads page 0.
+    sim = make_simulator(orders=1, devices=100)
+    first_page = _ordered_ids(sim, 10)
+    ops = [{"op": "delete", "resource": "devices", "ids": first_page[2:5]}]
+    scripted = sim.script_mutations("devices", after_requests=1, ops=ops)
+    config = fast_config(sim, page_size=10, max_concurrent_requests=8)
+    result = run_tap(config, streams=("devices",))
+    assert scripted.done.is_set() and scripted.error is None
+    delivered = [r["id"] for r in result.records("devices")]
+    assert all_ids(sim, "devices") <= set(delivered)
+    assert set(first_page[2:5]) <= set(delivered)  # read before they were deleted
+    walk = result.tap.streams["devices"].last_walk
+    assert walk is not None and (walk.drifts, walk.rereads, walk.restarts) == (1, 1, 0)
+    offsets = [int(r["query"]["offset"]) for r in sim_requests(sim, "devices")]
+    assert offsets[0] == 0 and offsets.count(0) == 2  # page 0, then its re-read after the shift
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_churn_during_a_sync_then_the_next_sync_misses_nothing(
+    make_simulator: Any, concurrency: int
+) -> None:
     sim = make_simulator(orders=1, devices=150)
     first_page = _ordered_ids(sim, 20)
-    config = fast_config(sim, page_size=20, incremental_strategy="client")
+    config = fast_config(
+        sim, page_size=20, incremental_strategy="client", max_concurrent_requests=concurrency
+    )
     sim.script_mutations(
         "devices",
-        after_requests=2,
+        # Sequential: after the second page. Concurrent: after page 0, which is answered alone,
+        # so the pages fetched ahead all see the churn and the walk must notice it.
+        after_requests=2 if concurrency == 1 else 1,
         ops=[
             {"op": "delete", "resource": "devices", "ids": first_page[:3]},
             {"op": "insert", "resource": "devices", "count": 4},

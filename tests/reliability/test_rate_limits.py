@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 import pytest
 
 from tests.reliability.helpers import FAST_RETRIES, all_ids, statuses
-from tests.tap.helpers import run_tap, tap_config
+from tests.tap.helpers import run_tap, sim_requests, tap_config
 
 
 def test_pacing_at_the_simulator_limit_gets_no_429(make_simulator: Any) -> None:
@@ -30,7 +31,12 @@ def test_server_limit_below_configured_one_delivers_everything(
     # The server allows 3 per second, the tap thinks 10: 429s come, the tap waits as told.
     sim = make_simulator(orders=1, devices=80, rate_limit=3, rate_window_s=1)
     config = tap_config(
-        sim, page_size=10, requests_per_minute=10, rate_limit_window_seconds=1, **FAST_RETRIES
+        sim,
+        page_size=10,
+        requests_per_minute=10,
+        rate_limit_window_seconds=1,
+        max_concurrent_requests=1,  # one at a time: at most the first window meets 429s
+        **FAST_RETRIES,
     )
     caplog.set_level(logging.INFO)
     result = run_tap(config, streams=("devices",))
@@ -43,6 +49,35 @@ def test_server_limit_below_configured_one_delivers_everything(
     waits = [r.getMessage() for r in caplog.records if "X-RateLimit-Reset" in r.getMessage()]
     assert waits and all(r.levelno == logging.INFO for r in caplog.records if "waiting" in r.msg)
     assert "HTTP 429" in waits[0] and "waiting 1.0 s" in waits[0]
+
+
+def test_server_limit_below_configured_one_with_requests_in_flight(
+    make_simulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Concurrent twin: 8 requests in flight when the server first says "3 per second". Each of
+    # them may meet one 429 (they were sent before the tap knew); once the tap paces at the
+    # announced limit no request meets a second one and no new request meets any.
+    sim = make_simulator(orders=1, devices=80, rate_limit=3, rate_window_s=1)
+    config = tap_config(
+        sim,
+        page_size=10,
+        requests_per_minute=10,
+        rate_limit_window_seconds=1,
+        max_concurrent_requests=8,
+        **FAST_RETRIES,
+    )
+    caplog.set_level(logging.INFO)
+    result = run_tap(config, streams=("devices",))
+    assert {r["id"] for r in result.records("devices")} == all_ids(sim, "devices")
+    assert result.tap.runtime.limiter.limit_for("devices") == 3
+    log = sim_requests(sim, "devices")
+    refused = Counter(int(r["query"]["offset"]) for r in log if r["status"] == 429)
+    assert refused, "the server's lower limit was never met"
+    assert max(refused.values()) == 1, refused  # no request refused twice
+    assert sum(refused.values()) <= 8  # only requests already in flight at the announcement
+    assert {r["status"] for r in log} <= {200, 429}
+    waits = [r.getMessage() for r in caplog.records if "X-RateLimit-Reset" in r.getMessage()]
+    assert len(waits) == sum(refused.values()) and all("HTTP 429" in w for w in waits)
 
 
 def test_more_429s_in_a_row_than_the_sdk_would_retry(

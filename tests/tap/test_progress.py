@@ -40,6 +40,7 @@ def test_progress_lines_carry_records_total_requests_pace_and_time_left(
         page_size=10,
         progress_interval_seconds=0.001,
         order_transform_group_by=["sowId", "partnerName"],
+        max_concurrent_requests=1,  # a line after each page: each waits its 5 ms latency
     )
     run_tap(config, streams=("orders", "order_transforms"))
 
@@ -52,6 +53,38 @@ def test_progress_lines_carry_records_total_requests_pace_and_time_left(
     assert any(m.group(0).endswith("left") and "about" in m.group(0) for m in orders)
     labels = {m["label"] for m in _lines(caplog, PROGRESS) if m["stream"] == "order_transforms"}
     assert labels == {"groupBy=sowId", "groupBy=partnerName"}
+
+
+def test_progress_lines_with_pages_fetched_ahead(
+    make_simulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Concurrent twin: pages are fetched by worker threads and counted when the sync consumes
+    # them, so lines stay monotonic and never exceed the total, whatever the fetch order. How
+    # many lines come depends on timing (the tap paces at 1 request per 0.1 s, so usually one
+    # per page); the summary's counts do not.
+    sim = make_simulator(orders=60, devices=1, rate_limit=100_000)
+    caplog.set_level(logging.INFO, logger="tap-hpe-flex")
+    config = fast_config(
+        sim,
+        page_size=10,
+        progress_interval_seconds=0.001,
+        requests_per_minute=1,
+        rate_limit_window_seconds=0.1,
+        max_concurrent_requests=8,
+    )
+    run_tap(config, streams=("orders",))
+
+    orders = [m for m in _lines(caplog, PROGRESS) if m["stream"] == "orders"]
+    assert orders
+    assert {m["total"] for m in orders} == {"60"}
+    reads = [int(m["read"]) for m in orders]
+    assert reads == sorted(reads) and reads[0] >= 10 and reads[-1] <= 60
+    requests = [int(m["requests"]) for m in orders]
+    assert requests == sorted(requests) and requests[-1] <= 7  # 1 + ceil((60 - 10) / 9)
+    records = [int(m["records"]) for m in orders]
+    assert records == sorted(records) and records[-1] <= 60
+    summary = {m["stream"]: m for m in _lines(caplog, SUMMARY)}["orders"]
+    assert (summary["records"], summary["requests"]) == ("60", "7")
 
 
 def test_summary_line_per_stream_counts_records_requests_retries_and_429s(
