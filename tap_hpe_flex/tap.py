@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import typing as t
-from functools import cached_property
+from functools import cached_property, partial
 
 import click
 from singer_sdk import Tap
@@ -281,8 +281,13 @@ class TapHpeFlex(Tap):
 
         The SDK exits with status 0, which tells an orchestrator that an interrupted sync
         succeeded. The state written here never holds an unfinished stream's bookmark (the SDK
-        finalises bookmarks only at stream end), so a rerun from it loses nothing.
+        finalises bookmarks only at stream end), so a rerun from it loses nothing. A signal that
+        arrives while a Singer line is half written waits for the line (``FlexWriter.deferred``).
         """
+        writer = self.message_writer
+        if isinstance(writer, FlexWriter) and writer.writing:
+            writer.deferred = partial(self._handle_termination, signum, frame)
+            return
         with contextlib.suppress(SystemExit):
             super()._handle_termination(signum, frame)
         self.logger.warning(

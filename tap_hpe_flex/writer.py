@@ -6,6 +6,12 @@ ACTIVATE_VERSION, BATCH) flushes, so a target still sees each STATE right after 
 covers, in the same order, and nothing is held back longer than until the next STATE (the SDK
 writes one at least every 10,000 records and at the end of every stream). Python flushes stdout at
 exit, and the tap's signal handler writes a STATE (which flushes) before exiting.
+
+Every line is written whole: with ``PYTHONUNBUFFERED`` (Meltano sets it) stdout's binary layer is
+a raw file whose ``write`` may take only part of the bytes, e.g. when a signal interrupts it; the
+rest is written before anything else, so a target never reads a torn line. A SIGTERM handler that
+writes a final STATE must not run in the middle of a line either: while a line is being written,
+``writing`` is true and the tap defers its termination to ``deferred``, run right after the line.
 """
 
 from __future__ import annotations
@@ -21,11 +27,37 @@ if t.TYPE_CHECKING:
 
 
 class FlexWriter(MsgSpecWriter):
-    """``MsgSpecWriter`` that lets RECORD lines share buffer flushes."""
+    """``MsgSpecWriter`` that lets RECORD lines share buffer flushes and never tears a line."""
+
+    #: True while a line is being written (a signal handler must then defer, see ``deferred``).
+    writing: bool = False
+    #: Set by a signal handler that arrived mid-line; run as soon as the line is complete.
+    deferred: t.Callable[[], None] | None = None
 
     def write_message(self, message: Message) -> None:
-        """Write the line; flush unless it is a RECORD."""
+        """Write the line; flush unless it is a RECORD; then run a deferred termination.
+
+        ``writing`` covers the encoding too: msgspec encodes every message into one shared
+        buffer, so a STATE encoded by a signal handler meanwhile would overwrite (or, while a
+        view of it is held, fail to resize) the line being written.
+        """
         out = sys.stdout
-        out.buffer.write(self.format_message(message))
+        self.writing = True
+        try:
+            write_whole(out.buffer, self.format_message(message))
+        finally:
+            self.writing = False
         if type(message) is not RecordMessage:
             out.flush()
+        if self.deferred is not None:
+            action, self.deferred = self.deferred, None
+            action()
+
+
+def write_whole(stream: t.BinaryIO, data: bytes) -> None:
+    """Write all of ``data``, resuming after a partial write of a raw (unbuffered) stream."""
+    written = stream.write(data)
+    while written is None or written < len(data):
+        # Rare (a signal or a full pipe): copy the rest, so no view pins the encoder's buffer.
+        data = data if written is None else bytes(data[written:])
+        written = stream.write(data)
