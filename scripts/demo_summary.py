@@ -199,7 +199,7 @@ def _grid(con: duckdb.DuckDBPyConnection, title: str, sql: str, limit: int = 5) 
     widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
     print(f"\n{title}")
     for line in [header, *rows]:
-        print("  " + "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)))
+        print(("  " + "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True))).rstrip())
 
 
 def marts(db: Path) -> None:
@@ -209,7 +209,7 @@ def marts(db: Path) -> None:
         _grid(
             con,
             "Billing reconciliation (flex_marts.billing_account_reconciliation)",
-            "SELECT billing_account_name, order_count, device_count, status "
+            "SELECT billing_account_name, order_count, device_count, reconciliation_status "
             "FROM flex_marts.billing_account_reconciliation "
             "ORDER BY device_count DESC NULLS LAST, billing_account_name",
         )

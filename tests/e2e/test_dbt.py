@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,14 @@ def test_meltano_run_builds_marts_matching_the_api(installed: None, tmp_path: Pa
     assert (tmp_path / "dbt-target" / "run_results.json").exists()  # artifacts not in the tree
     for proc in (run1, run2):
         assert sim.config.client_secret not in proc.stdout + proc.stderr
+
+    # The demo prints these marts: its queries must match the models' columns.
+    demo = subprocess.run(
+        [sys.executable, str(REPO / "scripts/demo_summary.py"), "marts", str(db)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for title in ("Billing reconciliation", "Fleet by model", "Partner orders"):
+        assert title in demo
+    assert "reconciliation_status" in demo and "matched" in demo
