@@ -19,6 +19,21 @@ from tap_hpe_flex.tap import TapHpeFlex
 TAP_EXE = Path(sys.executable).with_name("tap-hpe-flex")
 
 
+class FakeClock:
+    """A hand-driven clock for the limiter and retry policy: ``sleep`` advances time at once."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 def tap_config(sim: FlexSimulator, **overrides: Any) -> dict[str, Any]:
     """A config that points the tap at ``sim`` (with the simulator's demo client)."""
     config: dict[str, Any] = {

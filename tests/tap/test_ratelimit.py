@@ -7,23 +7,11 @@ import threading
 import pytest
 
 from tap_hpe_flex.ratelimit import EndpointRateLimiter
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.tap.helpers import FakeClock
 
 
 def _limiter(limit: int, window: float = 60.0) -> tuple[EndpointRateLimiter, FakeClock]:
-    clock = FakeClock()
+    clock = FakeClock(start=1000.0)
     return EndpointRateLimiter(limit, window, clock=clock, sleep=clock.sleep), clock
 
 

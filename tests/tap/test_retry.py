@@ -14,6 +14,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_hpe_flex.errors import FlexAPIError
 from tap_hpe_flex.ratelimit import EndpointRateLimiter
 from tap_hpe_flex.retry import RetryPolicy, call_with_retries, server_wait
+from tests.tap.helpers import FakeClock
 
 
 def response(status: int, headers: dict[str, str] | None = None, body: Any = None) -> Any:
@@ -26,20 +27,7 @@ def response(status: int, headers: dict[str, str] | None = None, body: Any = Non
     return resp
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def policy(clock: Clock, **kwargs: Any) -> RetryPolicy:
+def policy(clock: FakeClock, **kwargs: Any) -> RetryPolicy:
     return RetryPolicy(clock=clock, sleep=clock.sleep, rng=lambda: 0.5, **kwargs)
 
 
@@ -82,7 +70,7 @@ def _failing(answers: list[Any]) -> Any:
 
 
 def test_a_60_second_window_does_not_exhaust_the_retries() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = EndpointRateLimiter(100, clock=clock, sleep=clock.sleep)
     answers = [response(429, {"X-RateLimit-Reset": "60", "X-RateLimit-Limit": "50"})] * 8
     answers.append(response(200))
@@ -95,7 +83,7 @@ def test_a_60_second_window_does_not_exhaust_the_retries() -> None:
 
 
 def test_a_429_holds_the_endpoint_for_everyone() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = EndpointRateLimiter(100, clock=clock, sleep=lambda s: None)
     answers = [response(429, {"Retry-After": "5"}), response(200)]
     call_with_retries(
@@ -110,7 +98,7 @@ def test_a_429_holds_the_endpoint_for_everyone() -> None:
 
 
 def test_backoff_without_hint_grows_with_jitter_and_a_cap() -> None:
-    clock = Clock()
+    clock = FakeClock()
     errors = [requests.exceptions.ConnectionError()] * 7
     call_with_retries(
         _failing([*errors, response(200)]),
@@ -122,7 +110,7 @@ def test_backoff_without_hint_grows_with_jitter_and_a_cap() -> None:
 
 
 def test_gives_up_when_the_budget_is_spent_naming_status_and_debug_id() -> None:
-    clock = Clock()
+    clock = FakeClock()
     body = {"message": "boom", "debugId": "dbg-123", "errorDetails": [{"retryAfterSeconds": 40}]}
     answers = [response(500, {}, body)] * 10
     with pytest.raises(FlexAPIError) as info:
@@ -139,7 +127,7 @@ def test_gives_up_when_the_budget_is_spent_naming_status_and_debug_id() -> None:
 
 
 def test_non_transient_errors_are_not_retried() -> None:
-    clock = Clock()
+    clock = FakeClock()
     calls = []
 
     def attempt() -> Any:
