@@ -150,16 +150,7 @@ class FlexStream(FlexPlanning):
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
             while offset is not None:
-                http = self.get_http_request(
-                    page=PageContext(stream_context=context, next_page_token=offset)
-                )
-                prepared = self.build_prepared_request(
-                    method=http.method,
-                    url=http.url,
-                    params=http.encode_params(),
-                    headers=http.headers,
-                    json=http.data,
-                )
+                prepared = self.build_page_request(context, offset, None)
                 response = send(prepared, context)
                 counter.increment()
                 self.update_sync_costs(prepared, response, context)

@@ -276,14 +276,7 @@ class WorkspaceStream(FlexStream):
         http = self.get_http_request(page=PageContext(stream_context=context, next_page_token=0))
         if "limit" in http.params:
             http.params["limit"] = 1
-        prepared = self.build_prepared_request(
-            method=http.method,
-            url=http.url,
-            params=http.encode_params(),
-            headers=http.headers,
-            json=http.data,
-        )
-        response = self.request_decorator(self._request)(prepared, context)
+        response = self.request_decorator(self._request)(self.prepare(http), context)
         if response.status_code == 404:
             return " (the first of device_ids was not found, but access is granted)"
         return ""
