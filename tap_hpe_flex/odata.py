@@ -27,16 +27,6 @@ FILTERABLE_FIELDS: dict[str, tuple[str, ...]] = {
         "distributorName",
         "isFlexPartner",
     ),
-    # The transform endpoint takes the orders fields except id and isFlexPartner.
-    "orders/transform": (
-        "billingAccountId",
-        "sowId",
-        "billingAccountName",
-        "customerName",
-        "resellerName",
-        "partnerName",
-        "distributorName",
-    ),
     "devices": (
         "id",
         "macAddress",
@@ -51,6 +41,10 @@ FILTERABLE_FIELDS: dict[str, tuple[str, ...]] = {
         "billingTier",
     ),
 }
+# The transform endpoint takes the orders fields except id and isFlexPartner.
+FILTERABLE_FIELDS["orders/transform"] = tuple(
+    f for f in FILTERABLE_FIELDS["orders"] if f not in {"id", "isFlexPartner"}
+)
 
 #: Fields whose literals must be booleans; every other documented field is a string.
 BOOLEAN_FIELDS = frozenset({"isFlexPartner"})
