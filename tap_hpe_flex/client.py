@@ -8,6 +8,7 @@ stream classes in ``streams.py`` stay declarative.
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 from functools import cached_property
 
@@ -20,10 +21,16 @@ from singer_sdk.streams.rest import PageContext
 
 from tap_hpe_flex.conform import RecordConformer
 from tap_hpe_flex.drift import OffsetWalk, default_key
-from tap_hpe_flex.incremental import UPDATED_SORT, Strategy, canonical_timestamp, updated_filter
+from tap_hpe_flex.incremental import (
+    UPDATED_SORT,
+    Strategy,
+    canonical_timestamp,
+    updated_before_filter,
+    updated_filter,
+)
 from tap_hpe_flex.odata import combine
 from tap_hpe_flex.pipelined import consume, start_pipeline
-from tap_hpe_flex.planning import FlexPlanning, PageToken, Plan
+from tap_hpe_flex.planning import CheckToken, FlexPlanning, PageToken, Plan
 from tap_hpe_flex.prefetch import PagePipeline
 from tap_hpe_flex.redact import install as install_redactor
 from tap_hpe_flex.requesting import StrategyRejectedError
@@ -87,11 +94,6 @@ class FlexStream(FlexPlanning):
         return str(self.config.get("user_agent") or self.runtime.default_user_agent)
 
     @property
-    def page_size(self) -> int:
-        """``page_size`` setting (1-100)."""
-        return int(self.config.get("page_size", 100))
-
-    @property
     def stop_paging(self) -> bool:
         """True once a ``sort`` pass has reached records older than the bookmark."""
         return bool(self._plan and self._plan.stop)
@@ -119,9 +121,15 @@ class FlexStream(FlexPlanning):
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         """``limit``/``offset`` plus the user filter and the strategy's filter or sort."""
         plan = self._plan
+        check_filter = None
         if isinstance(next_page_token, PageToken):  # a pipelined page carries its own plan
             plan, next_page_token = next_page_token.plan, next_page_token.offset
+        elif isinstance(next_page_token, CheckToken):  # a pass's snapshot check (drift.py)
+            check_filter = updated_before_filter(next_page_token.before)
+            plan, next_page_token = next_page_token.plan, None
         params: dict[str, t.Any] = {"limit": self.page_size, "offset": next_page_token or 0}
+        if check_filter is not None:
+            params["limit"] = 0
         strategy_filter = None
         if plan and plan.bookmark is not None:
             if plan.strategy is Strategy.FILTER:
@@ -129,7 +137,7 @@ class FlexStream(FlexPlanning):
             elif plan.strategy is Strategy.SORT:
                 params["sort"] = UPDATED_SORT
         user_filter = self.runtime.filter_text(self.endpoint)
-        if text := combine(user_filter, strategy_filter):
+        if text := combine(user_filter, strategy_filter, check_filter):
             params["filter"] = text
         return params
 
@@ -147,6 +155,8 @@ class FlexStream(FlexPlanning):
             self.page_size, name=self.name, key=self.record_key, log=self.logger
         )
         offset: int | None = 0
+        before: dt.datetime | None = None
+        decided = False  # whether a snapshot check replaces the overlap (decided once per pass)
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
             while offset is not None:
@@ -154,11 +164,22 @@ class FlexStream(FlexPlanning):
                 response = send(prepared, context)
                 counter.increment()
                 self.update_sync_costs(prepared, response, context)
-                step = walk.accept(offset, self.page_payload(response))
+                body = self.page_payload(response)
+                if not decided and self._plan is not None:
+                    decided = True
+                    date = response.headers.get("Date")
+                    before = self.snapshot_check_start(context, self._plan, body, date)
+                    if before is not None:
+                        walk.use_snapshot_check()
+                step = walk.accept(offset, body)
                 yield from self.keep_changed(step.items)
                 if self.stop_paging:
                     return
                 offset = step.next_offset
+                if walk.check_due and before is not None and self._plan is not None:
+                    counter.increment()
+                    step = walk.checked(self.snapshot_check(context, self._plan, before))
+                    offset = step.next_offset
 
     # --- records ------------------------------------------------------------------------------
     #: The SDK's per-value conformance is replaced by ``conformer`` (see ``conform.py``).

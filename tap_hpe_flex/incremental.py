@@ -118,6 +118,11 @@ def updated_filter(bookmark: str | dt.datetime) -> str:
     return f"updatedAt ge '{filter_timestamp(bookmark)}'"
 
 
+def updated_before_filter(moment: str | dt.datetime) -> str:
+    """Build the snapshot check's clause: records unchanged since ``moment`` (drift.py)."""
+    return f"updatedAt lt '{filter_timestamp(moment)}'"
+
+
 UPDATED_SORT = "updatedAt desc"
 
 
@@ -167,6 +172,16 @@ class StrategyRegistry:
                 if candidate not in rejected:
                     return candidate, candidate is not Strategy.CLIENT
         return Strategy.CLIENT, False  # pragma: no cover - PROBE_ORDER ends with CLIENT
+
+    def accepts_updated_filter(self, endpoint: str) -> bool | None:
+        """Tell whether ``endpoint`` filters on ``updatedAt`` (None: not known yet in ``auto``)."""
+        if self.configured is not Strategy.AUTO:
+            return self.configured is Strategy.FILTER
+        with self._lock:
+            chosen = self._chosen.get(endpoint)
+            if chosen is not None:
+                return chosen is Strategy.FILTER
+            return False if Strategy.FILTER in self._rejected.get(endpoint, set()) else None
 
     def chosen(self, endpoint: str) -> Strategy | None:
         """Return the strategy settled for ``endpoint`` in this run, if any."""

@@ -7,6 +7,7 @@ drift check of ``drift.py``. Kept apart from ``client.py`` so the sequential pat
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import typing as t
 
@@ -42,10 +43,16 @@ def page_body(raw: bytes) -> dict[str, t.Any]:
 
 
 class PlanHolder:
-    """The partition's current plan (a refused probe replaces it from a worker thread)."""
+    """The partition's current plan (a refused probe replaces it from a worker thread).
+
+    Also whether the pass ends with a snapshot check instead of overlapping its pages
+    (``before``: the instant the check counts from; decided once, on the first page).
+    """
 
     def __init__(self, plan: t.Any) -> None:
         self.plan = plan
+        self.decided = False
+        self.before: dt.datetime | None = None
 
 
 def _first_total(holder: PlanHolder, pipeline: list[PagePipeline]) -> t.Callable[..., t.Any]:
@@ -55,6 +62,8 @@ def _first_total(holder: PlanHolder, pipeline: list[PagePipeline]) -> t.Callable
         if holder.plan.strategy is Strategy.SORT:  # stops at the bookmark: never read ahead
             pipeline[0].speculate = False
             return 0, None
+        page_size = pipeline[0].page_size
+        pipeline[0].stride = page_size if holder.before is not None else max(1, page_size - 1)
         body = page_body(fetched.body)
         total = body.get("total")
         items = body.get("items") or []
@@ -105,6 +114,8 @@ def consume(
                 if first:
                     first = False
                     stream.note_server_date(fetched.date, context)
+                    if holder.before is not None:
+                        walk.use_snapshot_check()
                 body = page_body(fetched.body)
                 counter.increment()
                 stream.note_page(body, context)
@@ -113,5 +124,12 @@ def consume(
                 if stream.stop_paging:
                     return
                 offset = step.next_offset
+                if walk.check_due and holder.before is not None:
+                    counter.increment()
+                    step = walk.checked(stream.snapshot_check(context, holder.plan, holder.before))
+                    offset = step.next_offset
+                if walk.overlap and holder.before is not None:  # the check failed: overlap now
+                    holder.before = None
+                    pipeline.stride = max(1, pipeline.page_size - 1)
     finally:
         pipeline.close()

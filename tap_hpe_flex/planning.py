@@ -9,11 +9,14 @@ of different partitions never mix plans. ``FlexStream`` (``client.py``) builds o
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import typing as t
 from dataclasses import dataclass
 
 from singer_sdk.streams.rest import PageContext
 
+from tap_hpe_flex.drift import check_pays
+from tap_hpe_flex.errors import FlexAPIError
 from tap_hpe_flex.incremental import (
     BOOKMARK_SAFETY_MARGIN_S,
     UTC,
@@ -51,11 +54,28 @@ class PageToken:
     plan: Plan
 
 
+@dataclass(frozen=True)
+class CheckToken:
+    """The snapshot check of a pass (see ``drift.py``): count what is unchanged since ``before``.
+
+    ``limit=0`` under the pass's own filter plus ``updatedAt lt '<before>'``; also sent, with a
+    probing plan, to learn whether the API filters on ``updatedAt`` at all.
+    """
+
+    plan: Plan
+    before: dt.datetime
+
+
 class FlexPlanning(FlexRequests):
     """Plans per partition and the page requests built under them (see the module docstring)."""
 
     #: Whether the stream narrows syncs by ``updatedAt`` (orders, devices).
     incremental: bool = False
+
+    @property
+    def page_size(self) -> int:
+        """``page_size`` setting (1-100)."""
+        return int(self.config.get("page_size", 100))
 
     def build_page_request(
         self, context: Context | None, offset: int, plan: Plan | None
@@ -78,6 +98,75 @@ class FlexPlanning(FlexRequests):
             headers=http.headers,
             json=http.data,
         )
+
+    def build_check_request(
+        self, context: Context | None, plan: Plan, before: dt.datetime
+    ) -> requests.PreparedRequest:
+        """Build the snapshot check (or its probe) for a pass under ``plan``."""
+        http = self.get_http_request(
+            page=PageContext(stream_context=context, next_page_token=CheckToken(plan, before))
+        )
+        prepared = self.prepare(http)
+        setattr(prepared, PLAN_ATTR, plan)
+        return prepared
+
+    def snapshot_check_start(
+        self, context: Context | None, plan: Plan, body: dict[str, t.Any], date: str | None
+    ) -> dt.datetime | None:
+        """Decide after a pass's first page whether a snapshot check replaces the overlap.
+
+        Returns the instant the check counts from (the first page's server ``Date`` minus the
+        bookmark margin), or None to keep the overlap: when the pass is small, the API does not
+        filter on ``updatedAt``, or its ``Date`` is unknown. When ``auto`` has not yet learnt
+        whether the filter works and the check would still pay for a probe, one ``limit=0``
+        probe settles it (and the strategy for the rest of the run). Any thread.
+        """
+        total = body.get("total")
+        if not self.incremental or not isinstance(total, int) or isinstance(total, bool):
+            return None
+        before = _server_time(date)
+        if before is None:
+            return None
+        before -= dt.timedelta(seconds=BOOKMARK_SAFETY_MARGIN_S)
+        strategies = self.runtime.strategies
+        known = True if plan.strategy is Strategy.FILTER else None
+        if known is None:
+            known = strategies.accepts_updated_filter(self.endpoint)
+        if known is False or not check_pays(total, self.page_size, probe_needed=known is None):
+            return None
+        if known is None and not self._probe_updated_filter(context, before):
+            return None
+        return before
+
+    def _probe_updated_filter(self, context: Context | None, before: dt.datetime) -> bool:
+        """Send the check once as a probe; True when the API accepted the ``updatedAt`` filter."""
+        send = self.request_decorator(self._request)
+        with self.runtime.probe_lock(self.endpoint):
+            known = self.runtime.strategies.accepts_updated_filter(self.endpoint)
+            if known is not None:  # another partition settled it meanwhile
+                return known
+            probe = Plan(Strategy.FILTER, probing=True, bookmark=None, first_response_seen=True)
+            try:
+                send(self.build_check_request(context, probe, before), context)
+            except StrategyRejectedError as exc:
+                self.runtime.strategies.reject(self.endpoint, exc.strategy, exc.reason)
+                return False
+            return True
+
+    def snapshot_check(
+        self, context: Context | None, plan: Plan, before: dt.datetime
+    ) -> int | None:
+        """Send the pass's snapshot check; return its count (None: no usable answer)."""
+        send = self.request_decorator(self._request)
+        try:
+            response = send(self.build_check_request(context, plan, before), context)
+        except FlexAPIError as exc:
+            if exc.status not in {400, 422}:
+                raise
+            self.logger.info("%s: the snapshot check was refused (%s)", self.name, exc)
+            return None
+        total = self.page_payload(response).get("total")
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
 
     def keep_changed(self, records: t.Iterable[dict]) -> t.Iterator[dict]:
         """Drop records older than the bookmark; under ``sort`` the first one ends paging."""
@@ -109,23 +198,31 @@ class FlexPlanning(FlexRequests):
         Probes of one endpoint take turns (``runtime.probe_lock``), so partitions of the same
         endpoint never probe a strategy twice.
         """
+        response = self._fetch_under_plan(context, offset, holder)
+        date = response.headers.get("Date")
+        if offset == 0 and not holder.decided:  # the pass's first page: overlap or check?
+            holder.decided = True
+            body = self.page_payload(response)
+            holder.before = self.snapshot_check_start(context, holder.plan, body, date)
+        return Fetched(offset, response.content, date)
+
+    def _fetch_under_plan(
+        self, context: Context | None, offset: int, holder: PlanHolder
+    ) -> requests.Response:
         send = self.request_decorator(self._request)
         while True:
             plan = holder.plan
             if not plan.probing:
-                response = send(self.build_page_request(context, offset, plan), context)
-                return Fetched(offset, response.content, response.headers.get("Date"))
+                return send(self.build_page_request(context, offset, plan), context)
             with self.runtime.probe_lock(self.endpoint):
                 if plan.bookmark is not None:  # another partition may have settled it
                     holder.plan = plan = self._plan_for(plan.bookmark)
                 try:
-                    response = send(self.build_page_request(context, offset, plan), context)
+                    return send(self.build_page_request(context, offset, plan), context)
                 except StrategyRejectedError as exc:
                     nxt = self.runtime.strategies.reject(self.endpoint, exc.strategy, exc.reason)
                     _, probing = self.runtime.strategies.strategy_for(self.endpoint)
                     holder.plan = Plan(nxt, probing, plan.bookmark)
-                    continue
-                return Fetched(offset, response.content, response.headers.get("Date"))
 
     def _make_plan(self, context: Context | None) -> Plan:
         if not self.incremental:
@@ -164,3 +261,14 @@ class FlexPlanning(FlexRequests):
         if started is not None:
             now = min(now, started)
         return canonical_timestamp(now - dt.timedelta(seconds=BOOKMARK_SAFETY_MARGIN_S))
+
+
+def _server_time(header: str | None) -> dt.datetime | None:
+    """Parse an HTTP ``Date`` header to aware UTC (None when missing or unreadable)."""
+    if not header:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -137,7 +137,10 @@ def test_no_429_at_the_simulator_limit_with_requests_in_flight(make_simulator: A
     log = sim_requests(sim)
     assert [r for r in log if r["status"] == 429] == []
     devices = [r for r in log if r["endpoint"] == "devices"]
-    assert len(devices) == 28  # more than one window's 20: pacing was needed
+    pages = [r for r in devices if r["query"]["limit"] == "10"]
+    assert len(pages) == 28  # more than one window's 20: pacing was needed
+    # auto, full pass, no updatedAt filter here: one refused probe for the snapshot check
+    assert [(r["query"]["limit"], r["status"]) for r in devices if r not in pages] == [("0", 400)]
     # Requests really overlapped: some answer started before the previous one had ended.
     spans = sorted((r["time"], r["time"] + r["duration"]) for r in devices)
     overlapping = sum(b[0] < a[1] for a, b in itertools.pairwise(spans))

@@ -118,3 +118,52 @@ def test_incremental_sync_pays_for_the_changed_records_only(
         assert all(r["status"] == 200 for r in log), stream  # an explicit strategy: no probe
         want = full_pass_requests(m) if strategy == "filter" else sort_pass_requests(m, total)
         assert len(log) == want, (stream, m, [r["query"].get("offset") for r in log])
+
+
+def plain_pass_requests(n: int, page: int = PAGE) -> int:
+    """Requests of a pass without overlap: ceil(n / page), at least one."""
+    return max(1, math.ceil(n / page))
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_snapshot_check_replaces_the_overlap_where_updated_at_filters(
+    make_simulator: Any, concurrency: int
+) -> None:
+    # 250 devices at page 10: the overlap would cost 3 extra requests, the check costs 1.
+    # 120 orders: the overlap costs 2, the check 1. (An explicit filter strategy: no probe.)
+    sim = make_simulator(orders=120, devices=250, rate_limit=0, updated_filter=True)
+    config = tap_config(
+        sim,
+        page_size=PAGE,
+        requests_per_minute=100_000,
+        incremental_strategy="filter",
+        max_concurrent_requests=concurrency,
+    )
+    result = run_tap(config, streams=("orders", "devices"))
+    for stream, n in (("orders", 120), ("devices", 250)):
+        ids = [r["id"] for r in result.records(stream)]
+        assert len(ids) == len(set(ids)) == n, stream  # no page overlaps: each record once
+        log = sim_requests(sim, stream)
+        pages = [r for r in log if r["query"]["limit"] == str(PAGE)]
+        checks = [r for r in log if r["query"]["limit"] == "0"]
+        assert len(pages) == plain_pass_requests(n) and len(checks) == 1, stream
+        assert sorted(int(r["query"]["offset"]) for r in pages) == list(range(0, n, PAGE))
+        assert checks[0]["query"]["filter"].startswith("updatedAt lt '"), stream
+        walk = result.tap.streams[stream].last_walk
+        assert walk is not None and (walk.checks, walk.check_failures) == (1, 0)
+
+
+def test_auto_probes_the_updated_at_filter_once_for_a_large_full_pass(
+    make_simulator: Any,
+) -> None:
+    # auto, no bookmark: nothing says yet whether updatedAt filters. 250 devices: the overlap
+    # would cost 3 extra requests, so one probe (limit=0) plus the check (2) is worth it; for 120
+    # orders (2 extra) it is not, and orders keep the overlap.
+    sim = make_simulator(orders=120, devices=250, rate_limit=0, updated_filter=True)
+    config = tap_config(sim, page_size=PAGE, requests_per_minute=100_000)
+    result = run_tap(config, streams=("orders", "devices"))
+    assert len(result.records("devices")) == 250 and len(result.records("orders")) == 120
+    devices = sim_requests(sim, "devices")
+    assert [r["query"]["limit"] for r in devices].count("0") == 2  # the probe and the check
+    assert len(devices) == plain_pass_requests(250) + 2
+    assert len(sim_requests(sim, "orders")) == full_pass_requests(120)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tap_hpe_flex.drift import OffsetWalk
+from tap_hpe_flex.drift import OffsetWalk, check_pays, overlap_extra
 from tap_hpe_flex.errors import FlexAPIError
 
 
@@ -120,3 +120,96 @@ def test_restart_budget_ends_in_a_clear_error() -> None:
     data = ChangingList(300, random.Random(3))
     with pytest.raises(FlexAPIError, match=r"kept changing .* no bookmark was advanced"):
         walk(data, 10, lambda _page: data.churn(40, 40, 0), restarts=1)
+
+
+# --- snapshot check instead of overlap (drift.py, "Snapshot check") ---------------------------
+
+
+def snapshot_walk(
+    data: ChangingList, limit: int, between: Any = None, unchanged: Any = None
+) -> tuple[list[str], OffsetWalk, list[int]]:
+    """Walk with a snapshot check; ``unchanged()`` answers the check (default: the list's size)."""
+    walker = OffsetWalk(limit, name="t")
+    walker.use_snapshot_check()
+    seen: list[str] = []
+    offsets: list[int] = []
+    offset: int | None = 0
+    pages = 0
+    while offset is not None:
+        offsets.append(offset)
+        step = walker.accept(offset, data.page(offset, limit))
+        seen += [i["id"] for i in step.items]
+        offset = step.next_offset
+        pages += 1
+        if between and offset is not None:
+            between(pages)
+        if walker.check_due:
+            answer = unchanged() if unchanged else len(data.rows)
+            offset = walker.checked(answer).next_offset
+        assert pages < 10_000
+    return seen, walker, offsets
+
+
+def test_overlap_extra_and_when_a_check_pays() -> None:
+    sizes = (0, 100, 101, 199, 200, 9_900, 20_000)
+    assert [overlap_extra(n, 100) for n in sizes] == [0, 0, 0, 0, 1, 1, 3]
+    assert overlap_extra(200_000, 100) == 21  # 2,021 overlapping pages instead of 2,000
+    assert overlap_extra(1_000, 1) == 0  # page_size 1 cannot overlap
+    assert not check_pays(9_900, 100, probe_needed=False)  # overlap +1 = check +1: keep overlap
+    assert check_pays(20_000, 100, probe_needed=False)
+    assert check_pays(20_000, 100, probe_needed=True)  # 3 > probe + check
+    assert not check_pays(15_000, 100, probe_needed=True)  # 2 = probe + check
+
+
+def test_quiet_list_read_without_overlap_then_checked_once() -> None:
+    data = ChangingList(95, random.Random(5))
+    seen, walker, offsets = snapshot_walk(data, 10)
+    assert seen == data.rows  # every record exactly once
+    assert offsets == list(range(0, 100, 10))  # ceil(95 / 10) pages, no overlap
+    assert (walker.checks, walker.check_failures, walker.drifts) == (1, 0, 0)
+
+
+def test_a_changed_total_falls_back_to_overlapping_pages_at_once() -> None:
+    data = ChangingList(95, random.Random(6))
+    original = list(data.rows)
+
+    def delete_early(page: int) -> None:
+        if page == 3:
+            data.rows.remove(original[1])
+
+    seen, walker, offsets = snapshot_walk(data, 10, between=delete_early)
+    assert set(data.rows) <= set(seen)
+    # deleted after the page at 20: the page at 30 reports a new total and the pass restarts
+    assert offsets[:5] == [0, 10, 20, 30, 0]
+    assert offsets[5] == 9 and walker.overlap and walker.checks == 0
+
+
+def test_delete_plus_insert_keeps_the_total_but_fails_the_check() -> None:
+    # The case a total cannot see: one record gone before the offset, one added after it.
+    data = ChangingList(95, random.Random(7))
+    original = list(data.rows)
+    changed: set[str] = set()
+
+    def delete_and_insert(page: int) -> None:
+        if page == 3:
+            data.rows.remove(original[1])
+            data.rows.append("r999999n")
+            changed.update({original[1], "r999999n"})
+
+    naive = [r for r in original if r != original[1]]
+    seen, walker, offsets = snapshot_walk(
+        data,
+        10,
+        between=delete_and_insert,
+        unchanged=lambda: sum(r not in changed for r in data.rows),
+    )
+    assert set(data.rows) <= set(seen)
+    assert len(offsets) > 10 and naive[29] not in seen[:95]  # pass 1 (10 pages) skipped it
+    assert (walker.checks, walker.check_failures) == (1, 1)
+    assert offsets[10] == 0 and offsets[11] == 9  # re-read with overlapping pages
+
+
+def test_no_answer_to_the_check_counts_as_a_failure() -> None:
+    data = ChangingList(25, random.Random(8))
+    seen, walker, _ = snapshot_walk(data, 10, unchanged=lambda: None)
+    assert set(data.rows) <= set(seen) and walker.check_failures == 1 and walker.overlap
