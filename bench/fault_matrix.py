@@ -94,14 +94,16 @@ def _token_faults(sim: FlexSimulator) -> list[RunResult]:
     return [run_tap(fast_config(sim), streams=("devices",))]
 
 
-def _drift(ops_by_page: dict[int, list[dict[str, Any]]], two_syncs: bool) -> Scenario:
+def _drift(
+    ops_by_page: dict[int, list[dict[str, Any]]], two_syncs: bool, **settings: Any
+) -> Scenario:
     def run(sim: FlexSimulator) -> list[RunResult]:
         for after, ops in ops_by_page.items():
             sim.script_mutations("devices", after_requests=after, ops=ops)
             SCRIPTED[id(sim)] = SCRIPTED.get(id(sim), 0) + sum(
                 len(op.get("ids", [])) or op.get("count", 1) for op in ops
             )
-        config = fast_config(sim, incremental_strategy="client")
+        config = fast_config(sim, **{"incremental_strategy": "client", **settings})
         first = run_tap(config, streams=("devices",))
         if not two_syncs:
             return [first]
@@ -188,6 +190,16 @@ def scenarios() -> list[tuple[str, dict[str, Any], Scenario | str]]:
         ("drift: deletes+inserts+updates (2 syncs)", {}, "churn"),
         ("drift: 150 deletes > 1 page (1 sync)", {}, "mass"),
         (
+            "drift, updatedAt filterable (snapshot check, page 20): 3 deletes + 3 inserts (1 sync)",
+            {"updated_filter": True, "rate_limit": 0},
+            "snapshot",
+        ),
+        (
+            "drift, updatedAt filterable (snapshot check, page 20): churn (2 syncs)",
+            {"updated_filter": True, "rate_limit": 0},
+            "snapshot-churn",
+        ),
+        (
             "crash mid-sync, rerun from last STATE",
             {"server_error_retry_after_s": 1},
             _crash_and_resume,
@@ -202,6 +214,13 @@ def drift_recipe(name: str, sim: FlexSimulator) -> Scenario:
         return _drift({2: [{"op": "delete", "resource": "devices", "ids": first[10:15]}]}, False)
     if name == "mass":
         return _drift({2: [{"op": "delete", "resource": "devices", "ids": first[:150]}]}, False)
+    snapshot = {"incremental_strategy": "filter", "page_size": 20}
+    if name == "snapshot":  # the total stays the same: only the snapshot check can tell
+        ops = [
+            {"op": "delete", "resource": "devices", "ids": first[10:13]},
+            {"op": "insert", "resource": "devices", "count": 3},
+        ]
+        return _drift({2: ops}, False, **snapshot)
     churn = [
         {"op": "delete", "resource": "devices", "ids": first[:3]},
         {"op": "insert", "resource": "devices", "count": 5},
@@ -211,6 +230,8 @@ def drift_recipe(name: str, sim: FlexSimulator) -> Scenario:
         {"op": "delete", "resource": "devices", "count": 4},
         {"op": "insert", "resource": "devices", "count": 2},
     ]
+    if name == "snapshot-churn":
+        return _drift({2: churn, 5: more}, True, **snapshot)
     return _drift({2: churn, 5: more}, True)
 
 

@@ -40,6 +40,29 @@ BASELINE = str(REPO / "bench" / "baseline.py")
 GROUP_BY = ("sowId", "customerName", "billingAccountName", "billingAccountId", "partnerName")
 
 
+def probes_and_checks(log: list[dict[str, Any]], endpoint: str) -> tuple[int, int]:
+    """Count a full sync's snapshot-check probes and checks (``tap_hpe_flex/snapshot.py``).
+
+    Both are ``limit=0`` with ``updatedAt lt`` (filter form) or ``limit=1&sort=updatedAt desc``
+    (sort form). Per form: a refused one is a probe; of two accepted, the first is the probe.
+    """
+    forms: dict[bool, list[int]] = {False: [], True: []}
+    for entry in log:
+        query = entry["query"]
+        if entry["endpoint"] != endpoint or query.get("limit") not in {"0", "1"}:
+            continue
+        if query.get("sort") == "updatedAt desc":
+            forms[True].append(entry["status"])
+        elif "updatedAt lt" in query.get("filter", ""):
+            forms[False].append(entry["status"])
+    probes = checks = 0
+    for statuses in forms.values():
+        accepted = sum(status == 200 for status in statuses)
+        probes += len(statuses) - accepted + (accepted > 1)
+        checks += accepted - (accepted > 1)
+    return probes, checks
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -100,17 +123,10 @@ class Bench:
                 full = Counter(e["endpoint"] for e in s.requests())
                 state = [ln for ln in out.read_text().splitlines() if '"type":"STATE"' in ln]
                 state_file = write_json(self.tmp / "state.json", json.loads(state[-1])["value"])
-                limit0 = Counter(
-                    e["endpoint"] for e in s.requests() if e["query"].get("limit") == "0"
-                )
-                refused_full = Counter(e["endpoint"] for e in s.requests() if e["status"] == 400)
                 for ep, n in (("orders", no), ("devices", nd)):
                     want = math.ceil(n / 100)
-                    # limit=0 requests: auto's updatedAt-filter probe (refused, or accepted and
-                    # then followed by the pass's snapshot check) and the snapshot check itself
-                    probes = refused_full[ep] + (limit0[ep] - refused_full[ep] > 1)
-                    checks = limit0[ep] - probes
-                    pages = full[ep] - limit0[ep]
+                    probes, checks = probes_and_checks(s.requests(), ep)
+                    pages = full[ep] - probes - checks
                     drift_cost = pages + checks - want
                     row(
                         f"1 full sync ({label})",

@@ -1,14 +1,14 @@
 """FlexStream: the REST stream base shared by orders, devices and order transforms.
 
-Paging (``limit``/``offset`` with a one-record overlap that detects a list shifting under the sync,
-see ``drift.py``; pipelined in ``pipelined.py``), the cheap record path and the URL parameters live
-here; incremental plans in ``planning.py``, sending and error mapping in ``requesting.py``. The
-stream classes in ``streams.py`` stay declarative.
+Paging (``limit``/``offset`` with a one-record overlap, or a snapshot check, that detects a list
+shifting under the sync, see ``drift.py``; pipelined in ``pipelined.py``), the cheap record path and
+the URL parameters live here; incremental plans in ``planning.py``, the snapshot check in
+``snapshot.py``, sending and error mapping in ``requesting.py``. The stream classes in
+``streams.py`` stay declarative.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import typing as t
 from functools import cached_property
 
@@ -30,7 +30,8 @@ from tap_hpe_flex.incremental import (
 )
 from tap_hpe_flex.odata import combine
 from tap_hpe_flex.pipelined import consume, start_pipeline
-from tap_hpe_flex.planning import CheckToken, FlexPlanning, PageToken, Plan
+from tap_hpe_flex.planning import FlexPlanning
+from tap_hpe_flex.plans import CheckToken, PageToken, Plan, Snapshot
 from tap_hpe_flex.prefetch import PagePipeline
 from tap_hpe_flex.redact import install as install_redactor
 from tap_hpe_flex.requesting import StrategyRejectedError
@@ -121,21 +122,32 @@ class FlexStream(FlexPlanning):
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
         """``limit``/``offset`` plus the user filter and the strategy's filter or sort."""
         plan = self._plan
-        check_filter = None
         if isinstance(next_page_token, PageToken):  # a pipelined page carries its own plan
             plan, next_page_token = next_page_token.plan, next_page_token.offset
-        elif isinstance(next_page_token, CheckToken):  # a pass's snapshot check (drift.py)
-            check_filter = updated_before_filter(next_page_token.before)
-            plan, next_page_token = next_page_token.plan, None
+        elif isinstance(next_page_token, CheckToken):  # a pass's snapshot check (snapshot.py)
+            return self._check_params(next_page_token)
         params: dict[str, t.Any] = {"limit": self.page_size, "offset": next_page_token or 0}
-        if check_filter is not None:
-            params["limit"] = 0
         strategy_filter = None
         if plan and plan.bookmark is not None:
             if plan.strategy is Strategy.FILTER:
                 strategy_filter = updated_filter(plan.bookmark)
             elif plan.strategy is Strategy.SORT:
                 params["sort"] = UPDATED_SORT
+        user_filter = self.runtime.filter_text(self.endpoint)
+        if text := combine(user_filter, strategy_filter):
+            params["filter"] = text
+        return params
+
+    def _check_params(self, token: CheckToken) -> dict[str, t.Any]:
+        """Build a snapshot check: the pass's filter plus ``updatedAt lt T0``, or the newest."""
+        plan, snapshot = token.plan, token.snapshot
+        params: dict[str, t.Any] = {"limit": 1 if snapshot.by_sort else 0, "offset": 0}
+        strategy_filter = None
+        if plan.bookmark is not None and plan.strategy is Strategy.FILTER:
+            strategy_filter = updated_filter(plan.bookmark)
+        check_filter = None if snapshot.by_sort else updated_before_filter(snapshot.before)
+        if snapshot.by_sort:
+            params["sort"] = UPDATED_SORT
         user_filter = self.runtime.filter_text(self.endpoint)
         if text := combine(user_filter, strategy_filter, check_filter):
             params["filter"] = text
@@ -155,7 +167,7 @@ class FlexStream(FlexPlanning):
             self.page_size, name=self.name, key=self.record_key, log=self.logger
         )
         offset: int | None = 0
-        before: dt.datetime | None = None
+        snapshot: Snapshot | None = None
         decided = False  # whether a snapshot check replaces the overlap (decided once per pass)
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
@@ -168,18 +180,18 @@ class FlexStream(FlexPlanning):
                 if not decided and self._plan is not None:
                     decided = True
                     date = response.headers.get("Date")
-                    before = self.snapshot_check_start(context, self._plan, body, date)
-                    if before is not None:
+                    snapshot = self.snapshot_start(context, self._plan, body, date)
+                    if snapshot is not None:
                         walk.use_snapshot_check()
                 step = walk.accept(offset, body)
                 yield from self.keep_changed(step.items)
                 if self.stop_paging:
                     return
                 offset = step.next_offset
-                if walk.check_due and before is not None and self._plan is not None:
+                if walk.check_due and snapshot is not None and self._plan is not None:
                     counter.increment()
-                    step = walk.checked(self.snapshot_check(context, self._plan, before))
-                    offset = step.next_offset
+                    holds = self.snapshot_holds(context, self._plan, snapshot, walk.total)
+                    offset = walk.checked(holds).next_offset
 
     # --- records ------------------------------------------------------------------------------
     #: The SDK's per-value conformance is replaced by ``conformer`` (see ``conform.py``).

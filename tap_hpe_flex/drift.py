@@ -122,20 +122,22 @@ class OffsetWalk:
         self.overlap = False
         self._check = False
 
-    def checked(self, unchanged: int | None) -> Step:
-        """Take the snapshot check's count of records unchanged since T0; finish or re-read."""
+    @property
+    def total(self) -> int | None:
+        """The ``total`` every page of this pass reported (None: unknown or not all equal)."""
+        return next(iter(self._totals)) if len(self._totals) == 1 else None
+
+    def checked(self, holds: bool) -> Step:
+        """Take the snapshot check's verdict: finish the pass, or read it again with overlap."""
         self.check_due = False
         self.checks += 1
-        (total,) = self._totals if len(self._totals) == 1 else (None,)
-        if total is not None and unchanged == total:
+        if holds:
             return Step([], None)
         self.check_failures += 1
         self.log.info(
-            "%s: the list changed during the sync (%s of %s records unchanged since it began); "
-            "reading it again with overlapping pages so that none is skipped",
+            "%s: the snapshot check found the list changed during the sync; reading it again "
+            "with overlapping pages so that none is skipped",
             self.name,
-            "?" if unchanged is None else unchanged,
-            "?" if total is None else total,
         )
         return self._overlap_pass()
 

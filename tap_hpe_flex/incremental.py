@@ -173,15 +173,19 @@ class StrategyRegistry:
                     return candidate, candidate is not Strategy.CLIENT
         return Strategy.CLIENT, False  # pragma: no cover - PROBE_ORDER ends with CLIENT
 
-    def accepts_updated_filter(self, endpoint: str) -> bool | None:
-        """Tell whether ``endpoint`` filters on ``updatedAt`` (None: not known yet in ``auto``)."""
+    def accepts_updated(self, endpoint: str, *, sort: bool = False) -> bool | None:
+        """Tell whether ``endpoint`` filters (or, ``sort``: sorts) on ``updatedAt``.
+
+        None: not known yet in ``auto``. Used by the snapshot check (``snapshot.py``).
+        """
+        strategy = Strategy.SORT if sort else Strategy.FILTER
         if self.configured is not Strategy.AUTO:
-            return self.configured is Strategy.FILTER
+            return self.configured is strategy
         with self._lock:
             chosen = self._chosen.get(endpoint)
             if chosen is not None:
-                return chosen is Strategy.FILTER
-            return False if Strategy.FILTER in self._rejected.get(endpoint, set()) else None
+                return chosen is strategy
+            return False if strategy in self._rejected.get(endpoint, set()) else None
 
     def chosen(self, endpoint: str) -> Strategy | None:
         """Return the strategy settled for ``endpoint`` in this run, if any."""

@@ -7,13 +7,13 @@ drift check of ``drift.py``. Kept apart from ``client.py`` so the sequential pat
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import typing as t
 
 import msgspec
 
 from tap_hpe_flex.drift import OffsetWalk
+from tap_hpe_flex.plans import Snapshot
 from tap_hpe_flex.prefetch import Fetched, PagePipeline
 
 if t.TYPE_CHECKING:
@@ -46,13 +46,13 @@ class PlanHolder:
     """The partition's current plan (a refused probe replaces it from a worker thread).
 
     Also whether the pass ends with a snapshot check instead of overlapping its pages
-    (``before``: the instant the check counts from; decided once, on the first page).
+    (``snapshot.py``; decided once, on the first page, by the worker that fetched it).
     """
 
     def __init__(self, plan: t.Any) -> None:
         self.plan = plan
         self.decided = False
-        self.before: dt.datetime | None = None
+        self.snapshot: Snapshot | None = None
 
 
 def _first_total(holder: PlanHolder, pipeline: list[PagePipeline]) -> t.Callable[..., t.Any]:
@@ -63,7 +63,7 @@ def _first_total(holder: PlanHolder, pipeline: list[PagePipeline]) -> t.Callable
             pipeline[0].speculate = False
             return 0, None
         page_size = pipeline[0].page_size
-        pipeline[0].stride = page_size if holder.before is not None else max(1, page_size - 1)
+        pipeline[0].stride = page_size if holder.snapshot is not None else max(1, page_size - 1)
         body = page_body(fetched.body)
         total = body.get("total")
         items = body.get("items") or []
@@ -114,7 +114,7 @@ def consume(
                 if first:
                     first = False
                     stream.note_server_date(fetched.date, context)
-                    if holder.before is not None:
+                    if holder.snapshot is not None:
                         walk.use_snapshot_check()
                 body = page_body(fetched.body)
                 counter.increment()
@@ -124,12 +124,13 @@ def consume(
                 if stream.stop_paging:
                     return
                 offset = step.next_offset
-                if walk.check_due and holder.before is not None:
+                snapshot = holder.snapshot
+                if walk.check_due and snapshot is not None:
                     counter.increment()
-                    step = walk.checked(stream.snapshot_check(context, holder.plan, holder.before))
-                    offset = step.next_offset
-                if walk.overlap and holder.before is not None:  # the check failed: overlap now
-                    holder.before = None
+                    holds = stream.snapshot_holds(context, holder.plan, snapshot, walk.total)
+                    offset = walk.checked(holds).next_offset
+                if walk.overlap and snapshot is not None:  # the check failed: overlap from now
+                    holder.snapshot = None
                     pipeline.stride = max(1, pipeline.page_size - 1)
     finally:
         pipeline.close()

@@ -43,6 +43,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 #: Epoch seconds look like this; smaller reset values are "seconds from now".
 _EPOCH_THRESHOLD = 1_000_000_000
 
+#: A server hint shorter than this on a repeated failure is taken as "no hint" (see below).
+MIN_REPEATED_HINT_S = 1.0
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -153,12 +156,16 @@ def call_with_retries(
             failures += 1
             summary, response = failure_summary(exc, quote_text=quote_text)
             hint = server_wait(response)
-            if hint is not None:
+            if hint is not None and (hint[0] >= MIN_REPEATED_HINT_S or failures == 1):
                 wait, source = hint
                 why = f"as the server asked: {source}"
             else:
-                wait = policy.backoff(failures)
+                # No hint, or "retry now" again after a retry that failed: a server saying 0
+                # forever would otherwise be hammered in a tight loop until the budget ends.
+                wait = policy.backoff(failures - (hint is not None))
                 why = "exponential backoff"
+                if hint is not None:
+                    why += f"; the server asked for {hint[0]:.1f} s again"
             elapsed = policy.clock() - started
             if elapsed + wait > policy.max_retry_seconds:
                 msg = (

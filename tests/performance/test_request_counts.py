@@ -125,18 +125,25 @@ def plain_pass_requests(n: int, page: int = PAGE) -> int:
     return max(1, math.ceil(n / page))
 
 
+FORMS = [
+    pytest.param("filter", {"updated_filter": True}, id="filter"),
+    pytest.param("sort", {"updated_sort": True}, id="sort"),
+]
+
+
 @pytest.mark.parametrize("concurrency", [1, 8])
-def test_snapshot_check_replaces_the_overlap_where_updated_at_filters(
-    make_simulator: Any, concurrency: int
+@pytest.mark.parametrize(("strategy", "switches"), FORMS)
+def test_snapshot_check_replaces_the_overlap_where_updated_at_filters_or_sorts(
+    make_simulator: Any, strategy: str, switches: dict[str, bool], concurrency: int
 ) -> None:
     # 250 devices at page 10: the overlap would cost 3 extra requests, the check costs 1.
-    # 120 orders: the overlap costs 2, the check 1. (An explicit filter strategy: no probe.)
-    sim = make_simulator(orders=120, devices=250, rate_limit=0, updated_filter=True)
+    # 120 orders: the overlap costs 2, the check 1. (An explicit strategy: no probe.)
+    sim = make_simulator(orders=120, devices=250, rate_limit=0, **switches)
     config = tap_config(
         sim,
         page_size=PAGE,
         requests_per_minute=100_000,
-        incremental_strategy="filter",
+        incremental_strategy=strategy,
         max_concurrent_requests=concurrency,
     )
     result = run_tap(config, streams=("orders", "devices"))
@@ -145,25 +152,36 @@ def test_snapshot_check_replaces_the_overlap_where_updated_at_filters(
         assert len(ids) == len(set(ids)) == n, stream  # no page overlaps: each record once
         log = sim_requests(sim, stream)
         pages = [r for r in log if r["query"]["limit"] == str(PAGE)]
-        checks = [r for r in log if r["query"]["limit"] == "0"]
+        checks = [r["query"] for r in log if r not in pages]
         assert len(pages) == plain_pass_requests(n) and len(checks) == 1, stream
         assert sorted(int(r["query"]["offset"]) for r in pages) == list(range(0, n, PAGE))
-        assert checks[0]["query"]["filter"].startswith("updatedAt lt '"), stream
+        if strategy == "filter":  # count what is unchanged since the pass began
+            assert checks[0]["limit"] == "0", stream
+            assert checks[0]["filter"].startswith("updatedAt lt '"), stream
+        else:  # the newest record must be older than the pass
+            assert (checks[0]["limit"], checks[0]["sort"]) == ("1", "updatedAt desc"), stream
         walk = result.tap.streams[stream].last_walk
         assert walk is not None and (walk.checks, walk.check_failures) == (1, 0)
 
 
-def test_auto_probes_the_updated_at_filter_once_for_a_large_full_pass(
-    make_simulator: Any,
+@pytest.mark.parametrize(("strategy", "switches"), FORMS)
+def test_auto_probes_for_a_snapshot_check_once_for_a_large_full_pass(
+    make_simulator: Any, strategy: str, switches: dict[str, bool]
 ) -> None:
-    # auto, no bookmark: nothing says yet whether updatedAt filters. 250 devices: the overlap
-    # would cost 3 extra requests, so one probe (limit=0) plus the check (2) is worth it; for 120
-    # orders (2 extra) it is not, and orders keep the overlap.
-    sim = make_simulator(orders=120, devices=250, rate_limit=0, updated_filter=True)
+    # auto, no bookmark: nothing says yet whether updatedAt filters or sorts. 250 devices: the
+    # overlap would cost 3 extra requests, so a probe plus the check (2) is worth it; for 120
+    # orders (2 extra) it is not, and orders keep the overlap. Filter is probed first.
+    sim = make_simulator(orders=120, devices=250, rate_limit=0, **switches)
     config = tap_config(sim, page_size=PAGE, requests_per_minute=100_000)
     result = run_tap(config, streams=("orders", "devices"))
     assert len(result.records("devices")) == 250 and len(result.records("orders")) == 120
     devices = sim_requests(sim, "devices")
-    assert [r["query"]["limit"] for r in devices].count("0") == 2  # the probe and the check
-    assert len(devices) == plain_pass_requests(250) + 2
+    extra = [(r["query"]["limit"], r["query"].get("sort"), r["status"]) for r in devices]
+    extra = [e for e in extra if e[0] != str(PAGE)]
+    if strategy == "filter":  # the probe, then the check
+        assert extra == [("0", None, 200), ("0", None, 200)]
+    else:  # the filter probe refused, the sort probe, then the check
+        sort_check = ("1", "updatedAt desc", 200)
+        assert extra == [("0", None, 400), sort_check, sort_check]
+    assert len(devices) == plain_pass_requests(250) + len(extra)
     assert len(sim_requests(sim, "orders")) == full_pass_requests(120)

@@ -145,7 +145,7 @@ def snapshot_walk(
             between(pages)
         if walker.check_due:
             answer = unchanged() if unchanged else len(data.rows)
-            offset = walker.checked(answer).next_offset
+            offset = walker.checked(answer == walker.total).next_offset
         assert pages < 10_000
     return seen, walker, offsets
 

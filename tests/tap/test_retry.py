@@ -109,6 +109,27 @@ def test_backoff_without_hint_grows_with_jitter_and_a_cap() -> None:
     assert clock.sleeps == [0.75, 1.5, 3.0, 6.0, 6.0, 6.0, 6.0]
 
 
+def test_a_server_that_keeps_asking_for_no_wait_gets_backoff_after_the_first_retry() -> None:
+    # "Retry-After: 0" once is honoured (retry at once); said again, it is not a plan: without
+    # a floor the loop would spin until max_retry_seconds.
+    clock = FakeClock()
+    answers = [response(503, {"Retry-After": "0"})] * 4 + [response(200)]
+    result = call_with_retries(
+        _failing(answers), what="orders", key="orders", policy=policy(clock, initial_wait_s=2)
+    )
+    assert result.status_code == 200
+    assert clock.sleeps == [0.0, 1.5, 3.0, 6.0]  # then backoff(1), backoff(2), backoff(3)
+
+
+def test_a_short_hint_on_the_first_failure_is_honoured_exactly() -> None:
+    clock = FakeClock()
+    answers = [response(429, {"Retry-After": "0.4"}), response(429, {"Retry-After": "3"})]
+    call_with_retries(
+        _failing([*answers, response(200)]), what="orders", key="orders", policy=policy(clock)
+    )
+    assert clock.sleeps == [0.4, 3.0]
+
+
 def test_gives_up_when_the_budget_is_spent_naming_status_and_debug_id() -> None:
     clock = FakeClock()
     body = {"message": "boom", "debugId": "dbg-123", "errorDetails": [{"retryAfterSeconds": 40}]}
