@@ -133,7 +133,7 @@ class Bench:
                         f"{ep} requests",
                         full[ep],
                         f"ceil(N/100) = {want}",
-                        f"+{drift_cost / want:.1%}",
+                        f"+{drift_cost / want:.2%}",
                         "≤ +1%",
                         f"{counts.get(ep, 0):,} records: {pages} pages + {checks} check "
                         f"+ {probes} probe (auto)",

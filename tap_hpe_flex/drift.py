@@ -27,16 +27,17 @@ Recovery when ``L`` is not first:
 
 Every record read is emitted, including ones read twice: delivery is at-least-once.
 
-**Snapshot check instead of overlap (large passes, ``updatedAt`` filterable).** The overlap costs
-one request per ``limit - 1`` pages (1/99: +1.01%), and no cheaper per-boundary witness exists in
-a list response. Where the API filters on ``updatedAt`` one request can vouch for the whole pass:
-pages are read without overlap, every page must report the same ``total`` T, and after the last
-page ``updatedAt lt '<T0>'`` (T0: the first page's server time minus the bookmark margin; same
-filter otherwise) must count T records. Then no record existing at T0 was deleted, moved or
+**Snapshot check instead of overlap (large passes where ``updatedAt`` filters or sorts).** The
+overlap costs one request per ``limit - 1`` pages (1/99: +1.01%), and no cheaper per-boundary
+witness exists in a list response. One request can vouch for a whole pass instead: pages are read
+without overlap, every page must report the same ``total`` T, and after the last page a check under
+the same filter must find every record unchanged since T0 (the first page's server time minus the
+bookmark margin): ``updatedAt lt '<T0>'`` counts T, or, where the API only sorts, the newest
+record is older than T0 and ``total`` is T. Then no record existing at T0 was deleted, moved or
 changed before the check, and no record added since was alive when a page was read (every page
 saw T), so every page read the same list: nothing was skipped. Any other answer re-reads the pass
-with overlapping pages. This rests on what the ``filter`` strategy already relies on: every
-change sets ``updatedAt``. The stream picks it only when it is cheaper (:func:`check_pays`).
+with overlapping pages. This rests on what the ``filter``/``sort`` strategies already rely on:
+every change sets ``updatedAt``. The stream decides per pass (``snapshot.py``, :func:`check_pays`).
 """
 
 from __future__ import annotations
