@@ -21,6 +21,9 @@ class Plan:
     bookmark: dt.datetime | None
     stop: bool = False
     first_response_seen: bool = False
+    #: Whether a successful probe settles the run's strategy at once (concurrent snapshot-check
+    #: probes settle it themselves, in probe order, once all have answered).
+    settles: bool = True
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ class FlexRequests(RESTStream[t.Any]):
                 raise FlexAuthError(msg) from None
         plan = getattr(prepared_request, PLAN_ATTR, None) or self._plan
         if plan is not None:
-            if plan.probing:
+            if plan.probing and plan.settles:
                 plan.probing = False
                 why = {
                     Strategy.FILTER: "the API accepted an updatedAt filter",

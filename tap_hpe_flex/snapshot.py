@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import threading
 import typing as t
 
 from singer_sdk.streams.rest import PageContext
 
-from tap_hpe_flex.drift import check_pays
+from tap_hpe_flex.drift import check_pays, overlap_extra
 from tap_hpe_flex.errors import FlexAPIError
 from tap_hpe_flex.incremental import BOOKMARK_SAFETY_MARGIN_S, UTC, Strategy, parse_timestamp
 from tap_hpe_flex.plans import CheckToken, Plan, Snapshot
@@ -80,37 +81,91 @@ class SnapshotChecks(FlexRequests):
         if server_now is None:
             return None
         before = server_now - dt.timedelta(seconds=BOOKMARK_SAFETY_MARGIN_S)
-        strategies = self.runtime.strategies
-        filtering = True if plan.strategy is Strategy.FILTER else None
-        for by_sort in (False, True):
-            if by_sort and plan.strategy is Strategy.FILTER:
+        known: dict[bool, bool | None] = {False: True, True: False}
+        if plan.strategy is not Strategy.FILTER:  # a filter pass's own requests filter already
+            accepts = self.runtime.strategies.accepts_updated
+            known = {form: accepts(self.endpoint, sort=form) for form in (False, True)}
+        unknown = [form for form in (False, True) if known[form] is None]
+        if known[False] is not True and unknown:  # auto, not settled: probe if the check pays
+            if not check_pays(total, self.page_size, probe_needed=True):
                 return None
-            known = filtering if not by_sort else None
-            if known is None:
-                known = strategies.accepts_updated(self.endpoint, sort=by_sort)
-            if known is None and check_pays(total, self.page_size, probe_needed=True):
-                known = self._probe(context, Snapshot(before, by_sort))
-            elif known and not check_pays(total, self.page_size, probe_needed=False):
-                return None
-            if known:
+            known.update(self._probe(context, before, unknown))
+        elif not check_pays(total, self.page_size, probe_needed=False):
+            return None
+        for by_sort in (False, True):  # the filter form first: it counts, the sort form infers
+            if known[by_sort]:
+                self.logger.info(
+                    "%s: %d records: pages read without overlap, then one snapshot check "
+                    "(updatedAt %s) instead of %d overlap requests",
+                    self.name,
+                    total,
+                    "sort" if by_sort else "filter",
+                    overlap_extra(total, self.page_size),
+                )
                 return Snapshot(before, by_sort)
         return None
 
-    def _probe(self, context: Context | None, snapshot: Snapshot) -> bool:
-        """Send the check once as a probe; True when the API accepted it (one probe at a time)."""
-        send = self.request_decorator(self._request)
-        strategy = Strategy.SORT if snapshot.by_sort else Strategy.FILTER
+    def _probe(
+        self, context: Context | None, before: dt.datetime, forms: list[bool]
+    ) -> dict[bool, bool]:
+        """Probe the check's forms at once (one latency, not two); settle the strategy in order.
+
+        Both forms of an unsettled endpoint go out together: the pass waits for them before its
+        pages fan out. The filter form wins when both are accepted (the sort probe was then
+        spent for nothing, which ``auto`` allows: one probe per strategy).
+        """
+        strategies = self.runtime.strategies
         with self.runtime.probe_lock(self.endpoint):
-            known = self.runtime.strategies.accepts_updated(self.endpoint, sort=snapshot.by_sort)
-            if known is not None:  # another partition settled it meanwhile
-                return known
-            probe = Plan(strategy, probing=True, bookmark=None, first_response_seen=True)
-            try:
-                send(self.build_check_request(context, probe, snapshot), context)
-            except StrategyRejectedError as exc:
-                self.runtime.strategies.reject(self.endpoint, exc.strategy, exc.reason)
-                return False
-            return True
+            settled = {form: strategies.accepts_updated(self.endpoint, sort=form) for form in forms}
+            forms = [form for form in forms if settled[form] is None]
+            if not forms or settled.get(False):  # another partition settled it meanwhile
+                return {form: bool(known) for form, known in settled.items()}
+            results: dict[bool, BaseException | None] = {}
+
+            def probe(by_sort: bool) -> None:
+                strategy = Strategy.SORT if by_sort else Strategy.FILTER
+                plan = Plan(strategy, True, None, first_response_seen=True, settles=False)
+                send = self.request_decorator(self._request)
+                try:
+                    send(
+                        self.build_check_request(context, plan, Snapshot(before, by_sort)), context
+                    )
+                except BaseException as exc:  # a refusal, or an error _settle raises here
+                    results[by_sort] = exc
+                else:
+                    results[by_sort] = None
+
+            helpers = [threading.Thread(target=probe, args=(form,)) for form in forms[1:]]
+            for helper in helpers:
+                helper.start()
+            probe(forms[0])
+            for helper in helpers:
+                helper.join()
+            known = {form: bool(value) for form, value in settled.items() if value is not None}
+            return {**known, **self._settle(results)}
+
+    def _settle(self, results: dict[bool, BaseException | None]) -> dict[bool, bool]:
+        """Record the probes' outcome in the run's strategy registry, filter before sort."""
+        strategies = self.runtime.strategies
+        outcome: dict[bool, bool] = {}
+        for by_sort in sorted(results):
+            error = results[by_sort]
+            if error is not None and not isinstance(error, StrategyRejectedError):
+                raise error
+            outcome[by_sort] = error is None
+        if outcome.get(False):
+            strategies.accept(
+                self.endpoint, Strategy.FILTER, "the API accepted an updatedAt filter"
+            )
+            return {False: True}
+        for by_sort, error in sorted(results.items()):
+            if isinstance(error, StrategyRejectedError):
+                strategies.reject(self.endpoint, error.strategy, error.reason)
+            elif by_sort:
+                strategies.accept(
+                    self.endpoint, Strategy.SORT, "the API accepted sort=updatedAt desc"
+                )
+        return outcome
 
     def snapshot_holds(
         self, context: Context | None, plan: Plan, snapshot: Snapshot, total: int | None

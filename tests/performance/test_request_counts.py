@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tap_hpe_flex.incremental import parse_timestamp
+from tap_hpe_flex.incremental import Strategy, parse_timestamp
 from tests.tap.helpers import clear_requests, run_tap, sim_requests, tap_config
 
 PAGE = 10
@@ -170,18 +170,21 @@ def test_auto_probes_for_a_snapshot_check_once_for_a_large_full_pass(
 ) -> None:
     # auto, no bookmark: nothing says yet whether updatedAt filters or sorts. 250 devices: the
     # overlap would cost 3 extra requests, so a probe plus the check (2) is worth it; for 120
-    # orders (2 extra) it is not, and orders keep the overlap. Filter is probed first.
+    # orders (2 extra) it is not, and orders keep the overlap. Both forms are probed together;
+    # the filter form wins when both work.
     sim = make_simulator(orders=120, devices=250, rate_limit=0, **switches)
     config = tap_config(sim, page_size=PAGE, requests_per_minute=100_000)
     result = run_tap(config, streams=("orders", "devices"))
     assert len(result.records("devices")) == 250 and len(result.records("orders")) == 120
     devices = sim_requests(sim, "devices")
     extra = [(r["query"]["limit"], r["query"].get("sort"), r["status"]) for r in devices]
-    extra = [e for e in extra if e[0] != str(PAGE)]
-    if strategy == "filter":  # the probe, then the check
-        assert extra == [("0", None, 200), ("0", None, 200)]
-    else:  # the filter probe refused, the sort probe, then the check
-        sort_check = ("1", "updatedAt desc", 200)
-        assert extra == [("0", None, 400), sort_check, sort_check]
+    extra = sorted((e for e in extra if e[0] != str(PAGE)), key=str)
+    sort_probe, sort_refused = ("1", "updatedAt desc", 200), ("1", "updatedAt desc", 400)
+    if strategy == "filter":  # both probes (sort refused here), then the filter-form check
+        assert extra == sorted([("0", None, 200), sort_refused, ("0", None, 200)], key=str)
+    else:  # the filter probe refused, the sort probe accepted, then the sort-form check
+        assert extra == sorted([("0", None, 400), sort_probe, sort_probe], key=str)
     assert len(devices) == plain_pass_requests(250) + len(extra)
     assert len(sim_requests(sim, "orders")) == full_pass_requests(120)
+    # the probes settled the run's incremental strategy for the endpoint, filter preferred
+    assert result.tap.runtime.strategies.chosen("devices") is Strategy(strategy)
