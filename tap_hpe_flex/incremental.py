@@ -17,6 +17,7 @@ bookmark code uses) agree with time order.
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import enum
 import logging
 import re
@@ -90,6 +91,17 @@ def parse_timestamp(value: str | dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def parse_http_date(header: str | None) -> dt.datetime | None:
+    """Parse an HTTP ``Date`` header to aware UTC (None when missing or unreadable)."""
+    if not header:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def canonical_timestamp(value: str | dt.datetime) -> str:

@@ -28,7 +28,6 @@ from tap_hpe_flex.snapshot import SnapshotChecks
 if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
-    from singer_sdk.streams.rest import HTTPRequest
 
     from tap_hpe_flex.pipelined import PlanHolder
 
@@ -47,16 +46,6 @@ class FlexPlanning(SnapshotChecks):
         prepared = self.prepare(http)
         setattr(prepared, PLAN_ATTR, plan)
         return prepared
-
-    def prepare(self, http: HTTPRequest) -> requests.PreparedRequest:
-        """Turn the SDK's request description into a prepared request of this stream's session."""
-        return self.build_prepared_request(
-            method=http.method,
-            url=http.url,
-            params=http.encode_params(),
-            headers=http.headers,
-            json=http.data,
-        )
 
     def keep_changed(self, records: t.Iterable[dict]) -> t.Iterator[dict]:
         """Drop records older than the bookmark; under ``sort`` the first one ends paging."""

@@ -8,7 +8,6 @@ paging and planning, and reads best on its own. ``FlexStream`` (``client.py``) b
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import typing as t
 from urllib.parse import urlsplit
 
@@ -28,6 +27,7 @@ from tap_hpe_flex.incremental import (
     Strategy,
     canonical_timestamp,
     is_strategy_rejection,
+    parse_http_date,
     rejection_reason,
 )
 from tap_hpe_flex.pipelined import decode_json
@@ -36,6 +36,7 @@ from tap_hpe_flex.transport import endpoint_key
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, RequestFunc
+    from singer_sdk.streams.rest import HTTPRequest
 
     from tap_hpe_flex.planning import Plan
     from tap_hpe_flex.runtime import FlexRuntime
@@ -80,17 +81,24 @@ class FlexRequests(RESTStream[t.Any]):
             response.__dict__[_PAYLOAD] = body
         return t.cast("dict[str, t.Any]", body)
 
+    def prepare(self, http: HTTPRequest) -> requests.PreparedRequest:
+        """Turn the SDK's request description into a prepared request of this stream's session."""
+        return self.build_prepared_request(
+            method=http.method,
+            url=http.url,
+            params=http.encode_params(),
+            headers=http.headers,
+            json=http.data,
+        )
+
     def _note_server_clock(self, response: requests.Response, context: Context | None) -> None:
         """Lower the signpost to the server's ``Date`` minus the margin when that is earlier."""
         self.note_server_date(response.headers.get("Date"), context)
 
     def note_server_date(self, header: str | None, context: Context | None) -> None:
         """Lower the signpost to a ``Date`` header's time minus the margin (main thread)."""
-        if not header or not self.is_timestamp_replication_key:
-            return
-        try:
-            server_now = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
+        server_now = parse_http_date(header)
+        if server_now is None or not self.is_timestamp_replication_key:
             return
         capped = canonical_timestamp(server_now - dt.timedelta(seconds=BOOKMARK_SAFETY_MARGIN_S))
         state = self.state_manager.get_context_state(context)

@@ -16,7 +16,6 @@ Two forms, both under the pass's own filter:
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import threading
 import typing as t
 
@@ -24,7 +23,12 @@ from singer_sdk.streams.rest import PageContext
 
 from tap_hpe_flex.drift import check_pays, overlap_extra
 from tap_hpe_flex.errors import FlexAPIError
-from tap_hpe_flex.incremental import BOOKMARK_SAFETY_MARGIN_S, UTC, Strategy, parse_timestamp
+from tap_hpe_flex.incremental import (
+    BOOKMARK_SAFETY_MARGIN_S,
+    Strategy,
+    parse_http_date,
+    parse_timestamp,
+)
 from tap_hpe_flex.plans import CheckToken, Plan, Snapshot
 from tap_hpe_flex.requesting import PLAN_ATTR, FlexRequests, StrategyRejectedError
 
@@ -49,16 +53,8 @@ class SnapshotChecks(FlexRequests):
     ) -> requests.PreparedRequest:
         """Build the snapshot check (or its probe) for a pass under ``plan``."""
         token = CheckToken(plan, snapshot)
-        http = self.get_http_request(
-            page=PageContext(stream_context=context, next_page_token=token)
-        )
-        prepared = self.build_prepared_request(
-            method=http.method,
-            url=http.url,
-            params=http.encode_params(),
-            headers=http.headers,
-            json=http.data,
-        )
+        page = PageContext(stream_context=context, next_page_token=token)
+        prepared = self.prepare(self.get_http_request(page=page))
         setattr(prepared, PLAN_ATTR, plan)
         return prepared
 
@@ -69,15 +65,15 @@ class SnapshotChecks(FlexRequests):
 
         None keeps the overlap: the pass is small, narrowed by ``sort`` (it stops early) or by
         the client, the API neither filters nor sorts on ``updatedAt``, or its ``Date`` is
-        unknown. In ``auto``, before the run knows, a ``limit=0`` probe per form settles it when
-        the check would still be cheaper than the overlap (and settles the strategy too).
+        unknown. In ``auto``, before the run knows, probes of both forms settle it (and the run's
+        strategy) when the check would still be cheaper than the overlap.
         """
         total = body.get("total")
         if not self.incremental or not isinstance(total, int) or isinstance(total, bool):
             return None
         if plan.strategy not in {Strategy.FULL, Strategy.FILTER}:
             return None
-        server_now = _server_time(date)
+        server_now = parse_http_date(date)
         if server_now is None:
             return None
         before = server_now - dt.timedelta(seconds=BOOKMARK_SAFETY_MARGIN_S)
@@ -192,14 +188,3 @@ class SnapshotChecks(FlexRequests):
             return parse_timestamp(items[0]["updatedAt"]) < snapshot.before
         except (KeyError, TypeError, ValueError):
             return False
-
-
-def _server_time(header: str | None) -> dt.datetime | None:
-    """Parse an HTTP ``Date`` header to aware UTC (None when missing or unreadable)."""
-    if not header:
-        return None
-    try:
-        moment = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
