@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tap_hpe_flex.incremental import Strategy, parse_timestamp
-from tests.tap.helpers import clear_requests, run_tap, sim_requests, tap_config
+from tests.tap.helpers import UPDATED_AT_FORMS, clear_requests, run_tap, sim_requests, tap_config
 
 PAGE = 10
 
@@ -34,6 +34,11 @@ def sort_pass_requests(changed: int, total: int, page: int = PAGE) -> int:
     return 1 + max(0, math.ceil((changed - (page - 1)) / (page - 1)))
 
 
+def counting_config(sim: Any, **overrides: Any) -> dict[str, Any]:
+    """Page size ``PAGE``, no client-side pacing: only the tap's own requests decide the count."""
+    return tap_config(sim, page_size=PAGE, requests_per_minute=100_000, **overrides)
+
+
 def test_formula_by_hand() -> None:
     assert [full_pass_requests(n) for n in (0, 7, 10, 11, 19, 20, 50)] == [1, 1, 1, 2, 2, 3, 6]
     assert [sort_pass_requests(k, 100) for k in (0, 8, 9, 10, 18, 19)] == [1, 1, 1, 2, 2, 3]
@@ -45,10 +50,8 @@ def test_full_sync_costs_exactly_the_overlapping_pages(
     make_simulator: Any, n: int, concurrency: int
 ) -> None:
     sim = make_simulator(orders=n, devices=n, rate_limit=0)
-    config = tap_config(
+    config = counting_config(
         sim,
-        page_size=PAGE,
-        requests_per_minute=100_000,
         max_concurrent_requests=concurrency,
         order_transform_group_by=["sowId"],
     )
@@ -92,10 +95,8 @@ def test_incremental_sync_pays_for_the_changed_records_only(
     make_simulator: Any, strategy: str, switches: dict[str, bool], k: int, concurrency: int
 ) -> None:
     sim = make_simulator(orders=80, devices=150, rate_limit=0, **switches)
-    config = tap_config(
+    config = counting_config(
         sim,
-        page_size=PAGE,
-        requests_per_minute=100_000,
         incremental_strategy=strategy,
         max_concurrent_requests=concurrency,
     )
@@ -125,24 +126,16 @@ def plain_pass_requests(n: int, page: int = PAGE) -> int:
     return max(1, math.ceil(n / page))
 
 
-FORMS = [
-    pytest.param("filter", {"updated_filter": True}, id="filter"),
-    pytest.param("sort", {"updated_sort": True}, id="sort"),
-]
-
-
 @pytest.mark.parametrize("concurrency", [1, 8])
-@pytest.mark.parametrize(("strategy", "switches"), FORMS)
+@pytest.mark.parametrize(("strategy", "switches"), UPDATED_AT_FORMS)
 def test_snapshot_check_replaces_the_overlap_where_updated_at_filters_or_sorts(
     make_simulator: Any, strategy: str, switches: dict[str, bool], concurrency: int
 ) -> None:
     # 250 devices at page 10: the overlap would cost 3 extra requests, the check costs 1.
     # 120 orders: the overlap costs 2, the check 1. (An explicit strategy: no probe.)
     sim = make_simulator(orders=120, devices=250, rate_limit=0, **switches)
-    config = tap_config(
+    config = counting_config(
         sim,
-        page_size=PAGE,
-        requests_per_minute=100_000,
         incremental_strategy=strategy,
         max_concurrent_requests=concurrency,
     )
@@ -164,7 +157,7 @@ def test_snapshot_check_replaces_the_overlap_where_updated_at_filters_or_sorts(
         assert walk is not None and (walk.checks, walk.check_failures) == (1, 0)
 
 
-@pytest.mark.parametrize(("strategy", "switches"), FORMS)
+@pytest.mark.parametrize(("strategy", "switches"), UPDATED_AT_FORMS)
 def test_auto_probes_for_a_snapshot_check_once_for_a_large_full_pass(
     make_simulator: Any, strategy: str, switches: dict[str, bool]
 ) -> None:
@@ -173,7 +166,7 @@ def test_auto_probes_for_a_snapshot_check_once_for_a_large_full_pass(
     # orders (2 extra) it is not, and orders keep the overlap. Both forms are probed together;
     # the filter form wins when both work.
     sim = make_simulator(orders=120, devices=250, rate_limit=0, **switches)
-    config = tap_config(sim, page_size=PAGE, requests_per_minute=100_000)
+    config = counting_config(sim)
     result = run_tap(config, streams=("orders", "devices"))
     assert len(result.records("devices")) == 250 and len(result.records("orders")) == 120
     devices = sim_requests(sim, "devices")

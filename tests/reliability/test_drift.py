@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.reliability.helpers import all_ids, fast_config
-from tests.tap.helpers import RunResult, run_tap, sim_requests
+from tests.tap.helpers import UPDATED_AT_FORMS, RunResult, run_tap, sim_requests
 
 
 def _ordered_ids(sim: Any, limit: int = 100) -> list[str]:
@@ -161,14 +161,8 @@ def _snapshot_config(sim: Any, strategy: str, concurrency: int) -> dict[str, Any
     )
 
 
-FORMS = [
-    pytest.param("filter", {"updated_filter": True}, id="filter"),
-    pytest.param("sort", {"updated_sort": True}, id="sort"),
-]
-
-
 @pytest.mark.parametrize("concurrency", [1, 8])
-@pytest.mark.parametrize(("strategy", "switches"), FORMS)
+@pytest.mark.parametrize(("strategy", "switches"), UPDATED_AT_FORMS)
 def test_a_total_that_changes_mid_pass_re_reads_with_overlap(
     make_simulator: Any, strategy: str, switches: dict[str, bool], concurrency: int
 ) -> None:
@@ -186,7 +180,7 @@ def test_a_total_that_changes_mid_pass_re_reads_with_overlap(
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
-@pytest.mark.parametrize(("strategy", "switches"), FORMS)
+@pytest.mark.parametrize(("strategy", "switches"), UPDATED_AT_FORMS)
 def test_delete_plus_insert_with_an_unchanged_total_is_caught_by_the_check(
     make_simulator: Any, strategy: str, switches: dict[str, bool], concurrency: int
 ) -> None:

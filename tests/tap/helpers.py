@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 
 from flex_simulator.server import FlexSimulator
@@ -45,6 +46,14 @@ def tap_config(sim: FlexSimulator, **overrides: Any) -> dict[str, Any]:
     }
     config.update(overrides)
     return config
+
+
+#: The two ways a simulator can let the tap ask about change (``updatedAt`` filter or sort), as
+#: pytest parameters ``(incremental_strategy, simulator switches)``.
+UPDATED_AT_FORMS = [
+    pytest.param("filter", {"updated_filter": True}, id="filter"),
+    pytest.param("sort", {"updated_sort": True}, id="sort"),
+]
 
 
 class CollectingWriter(GenericSingerWriter[dict, Any]):

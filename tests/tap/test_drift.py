@@ -45,18 +45,35 @@ def walk(
     data: ChangingList, limit: int, between: Any = None, restarts: int = 3
 ) -> tuple[list[str], OffsetWalk]:
     walker = OffsetWalk(limit, name="t", max_restarts=restarts)
+    seen, _ = drive(walker, data, limit, between)
+    return seen, walker
+
+
+def drive(
+    walker: OffsetWalk, data: ChangingList, limit: int, between: Any = None, unchanged: Any = None
+) -> tuple[list[str], list[int]]:
+    """Feed ``walker`` the pages it asks for; answer a due snapshot check with ``unchanged()``.
+
+    ``unchanged()`` stands for the check's count of records unchanged since the pass began
+    (default: the list's size, i.e. nothing changed). Returns the ids emitted and the offsets read.
+    """
     seen: list[str] = []
+    offsets: list[int] = []
     offset: int | None = 0
     pages = 0
     while offset is not None:
+        offsets.append(offset)
         step = walker.accept(offset, data.page(offset, limit))
         seen += [i["id"] for i in step.items]
         offset = step.next_offset
         pages += 1
         if between and offset is not None:
             between(pages)
+        if walker.check_due:
+            answer = unchanged() if unchanged else len(data.rows)
+            offset = walker.checked(answer == walker.total).next_offset
         assert pages < 10_000
-    return seen, walker
+    return seen, offsets
 
 
 @pytest.mark.parametrize(("size", "limit"), [(0, 10), (1, 10), (10, 10), (11, 10), (1000, 100)])
@@ -128,25 +145,10 @@ def test_restart_budget_ends_in_a_clear_error() -> None:
 def snapshot_walk(
     data: ChangingList, limit: int, between: Any = None, unchanged: Any = None
 ) -> tuple[list[str], OffsetWalk, list[int]]:
-    """Walk with a snapshot check; ``unchanged()`` answers the check (default: the list's size)."""
+    """Walk with a snapshot check instead of overlap (see :func:`drive`)."""
     walker = OffsetWalk(limit, name="t")
     walker.use_snapshot_check()
-    seen: list[str] = []
-    offsets: list[int] = []
-    offset: int | None = 0
-    pages = 0
-    while offset is not None:
-        offsets.append(offset)
-        step = walker.accept(offset, data.page(offset, limit))
-        seen += [i["id"] for i in step.items]
-        offset = step.next_offset
-        pages += 1
-        if between and offset is not None:
-            between(pages)
-        if walker.check_due:
-            answer = unchanged() if unchanged else len(data.rows)
-            offset = walker.checked(answer == walker.total).next_offset
-        assert pages < 10_000
+    seen, offsets = drive(walker, data, limit, between, unchanged)
     return seen, walker, offsets
 
 
