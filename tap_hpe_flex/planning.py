@@ -75,7 +75,9 @@ class FlexPlanning(SnapshotChecks):
         """Fetch one page in a worker thread; a refused probe moves the plan to the next one.
 
         Probes of one endpoint take turns (``runtime.probe_lock``), so partitions of the same
-        endpoint never probe a strategy twice.
+        endpoint never probe a strategy twice. After a pass's first page, and before its other
+        pages are planned, it decides whether a snapshot check replaces the overlap
+        (``snapshot.py``).
         """
         response = self._fetch_under_plan(context, offset, holder)
         date = response.headers.get("Date")
