@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flex_simulator.server import FlexSimulator
-from flex_simulator.testing import running_simulator
+from flex_simulator.testing import list_page, running_simulator
 from tap_hpe_flex.errors import FlexUserError
 from tap_hpe_flex.tap import TapHpeFlex
 from tests.reliability.helpers import all_ids, fast_config
@@ -126,16 +126,7 @@ def _crash_and_resume(sim: FlexSimulator) -> list[RunResult]:
 
 
 def _first_page_ids(sim: FlexSimulator, n: int) -> list[str]:
-    page = sim.store.list_devices(
-        sim.default_workspace,
-        filter=None,
-        sort=None,
-        select=None,
-        limit=n,
-        offset=0,
-        updated_filter=False,
-        updated_sort=False,
-    )
+    page = list_page(sim.store, "devices", sim.default_workspace, limit=n)
     return [str(i["id"]) for i in page.items]
 
 

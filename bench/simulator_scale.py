@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from flex_simulator.store import FlexStore
+from flex_simulator.testing import list_page
 
 
 def timed(fn: Any, runs: int = 7) -> tuple[float, Any]:
@@ -34,11 +35,12 @@ def main() -> None:
     print(f"build: {devices:,} devices + {orders:,} orders in {time.perf_counter() - t0:.1f} s")
 
     def page(offset: int, flt: str | None = None, sort: str | None = None, limit: int = 100):
-        return lambda: store.list_devices(
+        return lambda: list_page(
+            store,
+            "devices",
             "bench",
             filter=flt,
             sort=sort,
-            select=None,
             limit=limit,
             offset=offset,
             updated_filter=True,

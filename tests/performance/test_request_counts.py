@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from flex_simulator.testing import list_page
 from tap_hpe_flex.incremental import Strategy, parse_timestamp
 from tests.tap.helpers import UPDATED_AT_FORMS, clear_requests, run_tap, sim_requests, tap_config
 
@@ -66,17 +67,7 @@ def test_full_sync_costs_exactly_the_overlapping_pages(
 
 def _changed_since(sim: Any, bookmark: str, resource: str) -> int:
     """How many records the API holds with ``updatedAt >= bookmark`` (from the store)."""
-    lister = sim.store.list_orders if resource == "orders" else sim.store.list_devices
-    page = lister(
-        sim.default_workspace,
-        filter=None,
-        sort=None,
-        select=None,
-        limit=100_000,
-        offset=0,
-        updated_filter=False,
-        updated_sort=False,
-    )
+    page = list_page(sim.store, resource, sim.default_workspace, limit=100_000)
     start = parse_timestamp(bookmark)
     return sum(parse_timestamp(i["updatedAt"]) >= start for i in page.items)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flex_simulator.server import FlexSimulator
+from flex_simulator.testing import list_page
 from tests.tap.helpers import sim_requests, tap_config
 
 #: Backoff waits of tenths of a second, so a burst of faults costs well under a second.
@@ -22,20 +23,10 @@ def fast_config(sim: FlexSimulator, **overrides: Any) -> dict[str, Any]:
 
 def all_ids(sim: FlexSimulator, resource: str) -> set[str]:
     """Every record id the simulator holds now (read from its store, not over HTTP)."""
-    lister = sim.store.list_orders if resource == "orders" else sim.store.list_devices
     ids: set[str] = set()
     offset = 0
     while True:
-        page = lister(
-            sim.default_workspace,
-            filter=None,
-            sort=None,
-            select=None,
-            limit=100,
-            offset=offset,
-            updated_filter=False,
-            updated_sort=False,
-        )
+        page = list_page(sim.store, resource, sim.default_workspace, offset=offset)
         ids.update(str(i["id"]) for i in page.items)
         if len(page.items) < 100:
             return ids

@@ -6,35 +6,18 @@ from typing import Any
 
 import pytest
 
+from flex_simulator.testing import list_page
 from tests.reliability.helpers import all_ids, fast_config
 from tests.tap.helpers import UPDATED_AT_FORMS, RunResult, run_tap, sim_requests
 
 
 def _ordered_ids(sim: Any, limit: int = 100) -> list[str]:
-    page = sim.store.list_devices(
-        sim.default_workspace,
-        filter=None,
-        sort=None,
-        select=None,
-        limit=limit,
-        offset=0,
-        updated_filter=False,
-        updated_sort=False,
-    )
+    page = list_page(sim.store, "devices", sim.default_workspace, limit=limit)
     return [str(i["id"]) for i in page.items]
 
 
 def _generations(sim: Any) -> dict[str, int]:
-    page = sim.store.list_devices(
-        sim.default_workspace,
-        filter=None,
-        sort=None,
-        select=None,
-        limit=10_000,
-        offset=0,
-        updated_filter=False,
-        updated_sort=False,
-    )
+    page = list_page(sim.store, "devices", sim.default_workspace, limit=10_000)
     return {str(i["id"]): int(i["generation"]) for i in page.items}
 
 
