@@ -7,14 +7,11 @@ outside its process (a Meltano run, a shell script), with the same vocabulary as
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors
-from .responses import RequestView, Response, json_response, method_not_allowed
+from .responses import RequestView, Response, SimulatorView, json_response, method_not_allowed
 from .store import MutationError
-
-if TYPE_CHECKING:
-    from .server import FlexSimulator
 
 ADMIN_METHODS = {
     "/__sim/faults": "POST",
@@ -25,7 +22,7 @@ ADMIN_METHODS = {
 
 
 def admin(
-    sim: FlexSimulator, req: RequestView, path: str, query: dict[str, str], body: bytes
+    sim: SimulatorView, req: RequestView, path: str, query: dict[str, str], body: bytes
 ) -> Response:
     """Answer one admin call (``path`` is one of ``ADMIN_METHODS``)."""
     allow = ADMIN_METHODS[path]
@@ -68,7 +65,7 @@ def admin(
         return json_response(400, errors.bad_request("body", str(exc), source="body"))
 
 
-def _mutations(sim: FlexSimulator, payload: dict[str, Any]) -> Response:
+def _mutations(sim: SimulatorView, payload: dict[str, Any]) -> Response:
     ops = payload.get("ops")
     if not isinstance(ops, list):
         raise ValueError("'ops' must be a list")
