@@ -102,6 +102,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         entry.update(status=code, duration=0.0, mutations=[])
         self.server.sim.log.add(entry)
         self.close_connection = True
+        # The stdlib leaves the version at HTTP/0.9 (no status line) when it could not read one.
+        self.request_version = "HTTP/1.1"
         self._send(response, truncate=False, extra=(("Connection", "close"),))
 
     def log_message(self, format: str, *args: Any) -> None:
