@@ -1,4 +1,4 @@
-"""The ``/__sim/*`` admin endpoints: health, faults and settings, mutations, the request log.
+"""The ``/__sim/*`` admin endpoints: health, faults and settings, mutations, churn, the log.
 
 No token, loopback clients only: they exist for tests and demos driving the simulator from
 outside its process (a Meltano run, a shell script), with the same vocabulary as the Python API.
@@ -18,6 +18,7 @@ ADMIN_METHODS = {
     "/__sim/mutations": "GET, POST, DELETE",
     "/__sim/requests": "GET, DELETE",
     "/__sim/health": "GET",
+    "/__sim/churn": "GET, POST",
 }
 
 
@@ -41,6 +42,11 @@ def admin(
             return json_response(200, {"cleared": sim.log.clear()})
         items = sim.requests(query.get("endpoint"))
         return json_response(200, {"items": items, "count": len(items)})
+    if path == "/__sim/churn":
+        if req.command == "POST":
+            return json_response(200, {"tick": sim.churn.tick()})
+        ticks = sim.churn.events()
+        return json_response(200, {"items": ticks, "count": len(ticks)})
     if path == "/__sim/mutations" and req.command != "POST":
         if req.command == "DELETE":
             return json_response(200, {"cleared": sim.scheduler.clear()})

@@ -10,7 +10,7 @@ from typing import Any
 import requests
 
 from flex_simulator.server import FlexSimulator
-from flex_simulator.testing import fetch_token, flex_get, running_simulator
+from flex_simulator.testing import fetch_token, flex_get, list_page, running_simulator
 
 MakeSim = Callable[..., FlexSimulator]
 
@@ -73,6 +73,21 @@ def test_churn_is_off_by_default_and_switchable_at_run_time(simulator: FlexSimul
     settled = len(simulator.churn.events())
     time.sleep(0.2)
     assert len(simulator.churn.events()) <= settled + 1  # at most a tick already under way
+
+
+def test_churn_over_the_admin_api(simulator: FlexSimulator) -> None:
+    base = f"{simulator.url}/__sim/churn"
+    assert requests.get(base, timeout=10).json() == {"items": [], "count": 0}
+    records = list_page(simulator.store, "devices", simulator.default_workspace, limit=1000)
+    generation = {d["id"]: d["generation"] for d in records.items}
+    tick = requests.post(base, timeout=10).json()["tick"]
+    (result,) = tick["results"]
+    assert result["op"] == "update" and result["resource"] == "devices"
+    listed = requests.get(base, timeout=10).json()
+    assert listed["count"] == 1 and listed["items"][0]["results"] == tick["results"]
+    device = flex_get(simulator, f"/devices/{result['ids'][0]}").json()
+    assert device["updatedAt"] == result["updatedAt"]
+    assert device["generation"] == generation[device["id"]] + 1
 
 
 def test_churn_stops_with_the_server() -> None:
