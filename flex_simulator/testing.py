@@ -141,3 +141,29 @@ def bad_value_ids(sim: FlexSimulator, resource: str) -> dict[str, list[str]]:
         for rec in records
     }
     return {record_id: fields for record_id, fields in spoiled.items() if fields}
+
+
+def share_order_end_dates(sim: FlexSimulator, distinct: int = 4) -> list[str]:
+    """Leave the demo workspace's orders only ``distinct`` ``orderEndDate`` values (updates).
+
+    Generated end dates rarely tie (a few pairs in a few hundred orders), while real fleets end
+    many orders on the same date; with ``unstable_ties`` a test then pages through large groups
+    of ties in the default sort. Orders are grouped in their current default order, each group
+    taking its first member's date, so each group keeps its place (within it, ties). The updates
+    bump ``updatedAt`` and ``generation`` as any update does. Returns the dates used.
+    """
+    orders = list_page(sim.store, "orders", sim.default_workspace, limit=10**9).items
+    size = max(1, -(-len(orders) // max(1, distinct)))
+    groups = [orders[i : i + size] for i in range(0, len(orders), size)]
+    sim.mutate(
+        [
+            {
+                "op": "update",
+                "resource": "orders",
+                "ids": [o["id"] for o in group],
+                "set": {"orderEndDate": group[0]["orderEndDate"]},
+            }
+            for group in groups
+        ]
+    )
+    return [group[0]["orderEndDate"] for group in groups]

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from flex_simulator.server import FlexSimulator
-from flex_simulator.testing import fetch_token, flex_get
+from flex_simulator.testing import fetch_token, flex_get, share_order_end_dates
 
 MakeSim = Callable[..., FlexSimulator]
 FUTURE = "updatedAt ge '2999-01-01T00:00:00Z'"
@@ -76,6 +76,24 @@ def test_default_order_ties_move_with_unstable_ties(make_simulator: MakeSim) -> 
         ends = [dt.datetime.fromisoformat(o["orderEndDate"]) for o in items]
         assert ends == sorted(ends)  # still in orderEndDate order
     assert len({tuple(o["id"] for o in items) for items in runs}) > 1
+
+
+def test_shared_end_dates_make_default_paging_lose_orders(make_simulator: MakeSim) -> None:
+    sim = make_simulator(orders=120)
+    token = fetch_token(sim)
+    before = _ids(sim, "/orders", token, limit=100)
+    dates = share_order_end_dates(sim, distinct=3)
+    assert len(dates) == 3
+    orders = flex_get(sim, "/orders", token, limit=100).json()["items"]
+    assert {o["orderEndDate"] for o in orders} <= set(dates)
+    after = [o["id"] for o in orders]
+    for group in (0, 40):  # whole groups on the page keep their place; inside, ties go by id
+        members = after[group : group + 40]
+        assert set(members) == set(before[group : group + 40]) and members == sorted(members)
+    assert len(set(_page_through(sim, "/orders", token))) == 120
+    sim.update_config(unstable_ties=True)
+    assert len(set(_page_through(sim, "/orders", token))) < 120
+    assert len(set(_page_through(sim, "/orders", token, sort="orderEndDate,id"))) == 120
 
 
 @pytest.mark.parametrize("sort", ["make asc,id asc", "id asc", "make,id desc,model"])
