@@ -150,7 +150,9 @@ def share_order_end_dates(sim: FlexSimulator, distinct: int = 4) -> list[str]:
     many orders on the same date; with ``unstable_ties`` a test then pages through large groups
     of ties in the default sort. Orders are grouped in their current default order, each group
     taking its first member's date, so each group keeps its place (within it, ties). The updates
-    bump ``updatedAt`` and ``generation`` as any update does. Returns the dates used.
+    bump ``updatedAt`` and ``generation`` as any update does. Returns the dates used. Choose
+    ``distinct`` so groups are no multiple of the page size: a group that fills whole pages
+    exactly reshuffles only within them, and an offset pager loses nothing there.
     """
     orders = list_page(sim.store, "orders", sim.default_workspace, limit=10**9).items
     size = max(1, -(-len(orders) // max(1, distinct)))
