@@ -43,6 +43,7 @@ RUNTIME_FIELDS = frozenset(
         "server_error_retry_after_s",
         "timeout_fault_s",
         "tenant_id_hyphens",
+        "empty_lists",
     }
 )
 _RATE_FIELDS = ("error_rate", "html_error_rate", "drop_rate", "truncate_rate")
@@ -84,6 +85,10 @@ class SimulatorConfig:
     # Serve msp-tenants IDs as hyphenated UUIDs (HPE's workspace API documents uuid format there,
     # while token-exchange URLs need 32 hex digits): lets a tap test its normalisation.
     tenant_id_hyphens: bool = False
+    # The API answering an empty list by mistake: orders, devices and orders/transform answer 200
+    # with no items and total 0 (GET /devices/{id} is unaffected), so a tap's deletion guard can
+    # be tested end to end. Runtime-changeable (POST /__sim/faults {"empty_lists": true}).
+    empty_lists: bool = False
 
     def validate(self) -> None:
         """Reject impossible settings early, with a message naming the setting."""
