@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,14 @@ import pytest
 
 from flex_simulator.data import FlexDataGenerator
 from tap_hpe_flex.deletions import DELETED_AT, marker_for
-from tests.e2e.meltano_helpers import SCHEMA, clean_env, meltano, meltano_bin, run_env
+from tests.e2e.meltano_helpers import (
+    SCHEMA,
+    clean_env,
+    meltano,
+    meltano_bin,
+    run_env,
+    tap_schemas,
+)
 from tests.e2e.postgres_helpers import PgServer
 
 pytestmark = pytest.mark.e2e
@@ -88,19 +94,9 @@ def installed() -> None:
 
 
 @pytest.fixture(scope="module")
-def tap_schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """The tap's SCHEMA per stream, from its own discovery (no request is made)."""
-    config = tmp_path_factory.mktemp("tap") / "config.json"
-    config.write_text(json.dumps({"client_id": "x", "client_secret": "y", "workspace_id": WS}))
-    tap = Path(sys.executable).with_name("tap-hpe-flex")
-    proc = subprocess.run(
-        [str(tap), "--config", str(config), "--discover"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return {s["tap_stream_id"]: s for s in json.loads(proc.stdout)["streams"]}
+    return tap_schemas(tmp_path_factory.mktemp("tap"))
 
 
 # --- the message streams --------------------------------------------------------------------
@@ -267,7 +263,7 @@ def _expected(loader: Loader) -> dict[str, tuple[set[str], set[str]]]:
 def test_loader_deletions(
     loader: Loader,
     installed: None,
-    tap_schemas: dict[str, dict[str, Any]],
+    schemas: dict[str, dict[str, Any]],
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
@@ -281,8 +277,8 @@ def test_loader_deletions(
         db = tmp_path / "flex.duckdb"
         env["TARGET_DUCKDB_PATH"] = str(db)
 
-    meltano(["invoke", loader.plugin], env, stdin=_lines(_run1(tap_schemas)))
-    run2 = meltano(["invoke", loader.plugin], env, stdin=_lines(_run2(tap_schemas)))
+    meltano(["invoke", loader.plugin], env, stdin=_lines(_run1(schemas)))
+    run2 = meltano(["invoke", loader.plugin], env, stdin=_lines(_run2(schemas)))
     assert '"run": 2' in run2.stdout  # the loader echoed run 2's STATE: it processed the input
 
     devices = _devices()
@@ -317,7 +313,7 @@ def test_loader_deletions(
 
 def test_target_postgres_rejects_markers_when_it_validates_records(
     installed: None,
-    tap_schemas: dict[str, dict[str, Any]],
+    schemas: dict[str, dict[str, Any]],
     pg_server: PgServer,
     database: str,
     tmp_path: Path,
@@ -326,7 +322,7 @@ def test_target_postgres_rejects_markers_when_it_validates_records(
     env = run_env(tmp_path, "TARGET_POSTGRES_") | pg_server.target_env(database)
     env["TARGET_POSTGRES_VALIDATE_RECORDS"] = "true"
     marker = marker_for("devices", DEVICE_IDS[0], None, DELETED, primary_keys=("id",))
-    lines = _lines([_schema("devices", tap_schemas["devices"]), _record("devices", marker, None)])
+    lines = _lines([_schema("devices", schemas["devices"]), _record("devices", marker, None)])
     proc = subprocess.run(
         [meltano_bin(), "--log-format=plain", "invoke", "target-postgres"],
         env=env,
