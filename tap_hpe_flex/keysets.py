@@ -13,6 +13,9 @@ keeps anything between runs, so a partition's key set must be small and exactly 
 - **Bounded**: a partition with more than ``max_keys`` keys keeps no key set (the encoding says
   ``overflow``) and gets no deletion markers; :class:`PassKeys` stops collecting at the bound, so a
   huge partition cannot exhaust memory either.
+- **Scoped**: an optional fingerprint of what the pass was asked for (``scope_fingerprint`` of the
+  filters, ``device_ids``, group-by fields) is stored with the keys; a key set of another scope is
+  not compared, since keys a narrower configuration no longer reads were not deleted upstream.
 - **Versioned**: ``format`` names this layout; a tap that meets a format it does not know must treat
   the partition as having no previous key set (decode raises :class:`KeySetError`).
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import zlib
@@ -93,20 +97,33 @@ def _decode_uuids(payload: bytes, count: int) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _overflow(max_keys: int) -> dict[str, Any]:
-    return {"format": KEYSET_FORMAT, "overflow": True, "max_keys": max_keys}
+def scope_fingerprint(**parts: Any) -> str:
+    """Digest what a pass was asked for (filters, device IDs, group-by), short and stable.
+
+    Stored with the key set: when the configuration narrows or changes what is read, keys that
+    drop out were not deleted upstream, so a key set of another scope must not be compared.
+    """
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def encode_keys(keys: Collection[str], *, max_keys: int = DEFAULT_MAX_KEYS) -> dict[str, Any]:
+def _overflow(max_keys: int, scope: str | None) -> dict[str, Any]:
+    encoded: dict[str, Any] = {"format": KEYSET_FORMAT, "overflow": True, "max_keys": max_keys}
+    return encoded if scope is None else {**encoded, "scope": scope}
+
+
+def encode_keys(
+    keys: Collection[str], *, max_keys: int = DEFAULT_MAX_KEYS, scope: str | None = None
+) -> dict[str, Any]:
     """Return the JSON-ready encoding of a partition's key set (``overflow`` above ``max_keys``).
 
     The result is a small dict: ``format`` and either ``count`` + ``codec`` + ``data``, or
     ``overflow: true`` + ``max_keys`` (no keys kept: the partition gets no deletion markers next
-    pass).
+    pass). ``scope`` (see :func:`scope_fingerprint`) is stored when given.
     """
     distinct = set(keys)
     if len(distinct) > max_keys:
-        return _overflow(max_keys)
+        return _overflow(max_keys, scope)
     ordered = sorted(distinct)
     if ordered and all(_is_canonical_uuid(k) for k in ordered):
         codec, data = UUID_CODEC, _encode_uuids(ordered)
@@ -114,18 +131,22 @@ def encode_keys(keys: Collection[str], *, max_keys: int = DEFAULT_MAX_KEYS) -> d
         text = json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
         data = base64.b64encode(zlib.compress(text.encode("utf-8"), _ZLIB_LEVEL)).decode("ascii")
         codec = TEXT_CODEC
-    return {"format": KEYSET_FORMAT, "count": len(ordered), "codec": codec, "data": data}
+    encoded = {"format": KEYSET_FORMAT, "count": len(ordered), "codec": codec, "data": data}
+    return encoded if scope is None else {**encoded, "scope": scope}
 
 
-def decode_keys(encoded: Mapping[str, Any]) -> frozenset[str] | None:
+def decode_keys(encoded: Mapping[str, Any], *, scope: str | None = None) -> frozenset[str] | None:
     """Return the keys of an encoding, or None when it kept none (``overflow``).
 
-    Raises :class:`KeySetError` for anything this version cannot read; the caller then behaves as
-    if there were no previous key set (and logs why, once).
+    Raises :class:`KeySetError` for anything this version cannot read, and for a key set recorded
+    for another ``scope``; the caller then behaves as if there were no previous key set (and logs
+    why, once).
     """
     if not isinstance(encoded, Mapping) or encoded.get("format") != KEYSET_FORMAT:
         found = encoded.get("format") if isinstance(encoded, Mapping) else type(encoded).__name__
         raise KeySetError(f"key set: unknown format {found!r} (this tap reads {KEYSET_FORMAT})")
+    if encoded.get("scope") != scope:
+        raise KeySetError("key set: recorded for another scope (the filters or IDs changed)")
     if encoded.get("overflow") is True:
         return None
     count = encoded.get("count")
@@ -159,10 +180,11 @@ class PassKeys:
     crossed the bound, so the caller can log it once per partition.
     """
 
-    def __init__(self, max_keys: int = DEFAULT_MAX_KEYS) -> None:
+    def __init__(self, max_keys: int = DEFAULT_MAX_KEYS, scope: str | None = None) -> None:
         if max_keys < 0:
             raise ValueError("max_keys must not be negative")
         self.max_keys = max_keys
+        self.scope = scope
         self._keys: set[str] = set()
         self.overflowed = False
 
@@ -192,5 +214,5 @@ class PassKeys:
     def encoded(self) -> dict[str, Any]:
         """Return the encoding to store once the pass is complete (see :func:`encode_keys`)."""
         if self.overflowed:
-            return _overflow(self.max_keys)
-        return encode_keys(self._keys, max_keys=self.max_keys)
+            return _overflow(self.max_keys, self.scope)
+        return encode_keys(self._keys, max_keys=self.max_keys, scope=self.scope)

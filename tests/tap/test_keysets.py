@@ -17,6 +17,7 @@ from tap_hpe_flex.keysets import (
     PassKeys,
     decode_keys,
     encode_keys,
+    scope_fingerprint,
 )
 
 
@@ -134,3 +135,23 @@ def test_a_count_that_disagrees_with_the_data_is_rejected() -> None:
 def test_not_a_mapping_is_rejected() -> None:
     with pytest.raises(KeySetError, match="unknown format"):
         decode_keys(["a", "b"])  # type: ignore[arg-type]
+
+
+def test_a_key_set_of_another_scope_is_not_compared() -> None:
+    """Narrowing devices_filter drops keys that were not deleted upstream: no markers for them."""
+    wide = scope_fingerprint(devices_filter=None)
+    narrow = scope_fingerprint(devices_filter="make eq 'HPE'")
+    assert wide != narrow and wide == scope_fingerprint(devices_filter=None)
+    assert len(wide) == 16
+    encoded = encode_keys(["a", "b"], scope=wide)
+    assert decode_keys(encoded, scope=wide) == frozenset("ab")
+    for other in (narrow, None):
+        with pytest.raises(KeySetError, match="another scope"):
+            decode_keys(encoded, scope=other)
+    with pytest.raises(KeySetError, match="another scope"):
+        decode_keys(encode_keys(["a"]), scope=wide)
+    keys = PassKeys(max_keys=1, scope=narrow)
+    keys.update(["a", "b"])
+    assert decode_keys(keys.encoded(), scope=narrow) is None
+    with pytest.raises(KeySetError):
+        decode_keys(keys.encoded(), scope=wide)
