@@ -79,30 +79,60 @@ def judge(
     (for the one run that must apply a real mass deletion). ``label`` names the partition in the
     warning (stream and partition; never record values).
     """
-    if max_share < 0.0:
-        raise ValueError("max_share must not be negative")
     now = frozenset(current)
     if previous is None:
+        _check_share(max_share)
         return Verdict(None, len(now), (), None, now)
     before = frozenset(previous)
     gone = tuple(vanished(before, now))
-    warning = None
-    if gone and max_share < 1.0:
-        if not now:
-            warning = (
-                f"{label}: the pass delivered no records although the previous complete pass "
-                f"delivered {len(before)}; no record is marked deleted (an API answering an empty "
-                "list by mistake must not empty the warehouse)"
-            )
-        elif len(gone) > max_share * len(before):
-            warning = (
-                f"{label}: {len(gone)} of the previous pass's {len(before)} records "
-                f"({len(gone) / len(before):.0%}) are missing, more than the allowed "
-                f"{max_share:.0%}; no record is marked deleted. If the deletion is real, run once "
-                "with a larger share"
-            )
+    warning = refusal(len(before), len(now), len(gone), max_share=max_share, label=label)
     keep = now if warning is None else before | now
     return Verdict(len(before), len(now), gone, warning, keep)
+
+
+def judge_counts(
+    previous_count: int | None,
+    current_count: int,
+    *,
+    max_share: float = DEFAULT_MAX_DELETED_SHARE,
+    label: str = "partition",
+) -> str | None:
+    """Guard a partition that kept no key set (above the bound) by its record counts.
+
+    Markers need keys, but ``ACTIVATE_VERSION`` does not: before sending it for a stream the tap
+    must also check partitions that kept only their count. Returns the warning, or None.
+    """
+    if previous_count is None:
+        _check_share(max_share)
+        return None
+    gone = max(previous_count - current_count, 0)
+    return refusal(previous_count, current_count, gone, max_share=max_share, label=label)
+
+
+def _check_share(max_share: float) -> None:
+    if not max_share >= 0.0:
+        raise ValueError("max_share must not be negative")
+
+
+def refusal(previous: int, current: int, gone: int, *, max_share: float, label: str) -> str | None:
+    """Return the guard's one-line warning for ``gone`` of ``previous`` records, or None."""
+    _check_share(max_share)
+    if not gone or max_share >= 1.0:
+        return None
+    if not current:
+        return (
+            f"{label}: the pass delivered no records although the previous complete pass "
+            f"delivered {previous}; no record is marked deleted (an API answering an empty "
+            "list by mistake must not empty the warehouse)"
+        )
+    if gone > max_share * previous:
+        return (
+            f"{label}: {gone} of the previous pass's {previous} records "
+            f"({gone / previous:.0%}) are missing, more than the allowed "
+            f"{max_share:.0%}; no record is marked deleted. If the deletion is real, run once "
+            "with a larger share"
+        )
+    return None
 
 
 def rfc3339_utc(moment: dt.datetime) -> str:

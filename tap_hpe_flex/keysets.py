@@ -107,8 +107,9 @@ def scope_fingerprint(**parts: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _overflow(max_keys: int, scope: str | None) -> dict[str, Any]:
-    encoded: dict[str, Any] = {"format": KEYSET_FORMAT, "overflow": True, "max_keys": max_keys}
+def _overflow(max_keys: int, count: int, scope: str | None) -> dict[str, Any]:
+    encoded: dict[str, Any] = {"format": KEYSET_FORMAT, "count": count, "overflow": True}
+    encoded["max_keys"] = max_keys
     return encoded if scope is None else {**encoded, "scope": scope}
 
 
@@ -117,13 +118,14 @@ def encode_keys(
 ) -> dict[str, Any]:
     """Return the JSON-ready encoding of a partition's key set (``overflow`` above ``max_keys``).
 
-    The result is a small dict: ``format`` and either ``count`` + ``codec`` + ``data``, or
+    The result is a small dict: ``format``, ``count`` and either ``codec`` + ``data``, or
     ``overflow: true`` + ``max_keys`` (no keys kept: the partition gets no deletion markers next
-    pass). ``scope`` (see :func:`scope_fingerprint`) is stored when given.
+    pass, and the guard compares counts only, see ``deletions.judge_counts``). ``scope`` (see
+    :func:`scope_fingerprint`) is stored when given.
     """
     distinct = set(keys)
     if len(distinct) > max_keys:
-        return _overflow(max_keys, scope)
+        return _overflow(max_keys, len(distinct), scope)
     ordered = sorted(distinct)
     if ordered and all(_is_canonical_uuid(k) for k in ordered):
         codec, data = UUID_CODEC, _encode_uuids(ordered)
@@ -133,6 +135,12 @@ def encode_keys(
         codec = TEXT_CODEC
     encoded = {"format": KEYSET_FORMAT, "count": len(ordered), "codec": codec, "data": data}
     return encoded if scope is None else {**encoded, "scope": scope}
+
+
+def encoded_count(encoded: Mapping[str, Any]) -> int | None:
+    """Return how many keys an encoding records (also for ``overflow``), or None if unknown."""
+    count = encoded.get("count") if isinstance(encoded, Mapping) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def decode_keys(encoded: Mapping[str, Any], *, scope: str | None = None) -> frozenset[str] | None:
@@ -185,14 +193,18 @@ class PassKeys:
             raise ValueError("max_keys must not be negative")
         self.max_keys = max_keys
         self.scope = scope
+        #: Keys added, counting repeats after an overflow (distinct ones before it).
+        self.delivered = 0
         self._keys: set[str] = set()
         self.overflowed = False
 
     def add(self, key: str) -> bool:
         """Record one delivered key; True when this key made the partition overflow."""
         if self.overflowed:
+            self.delivered += 1
             return False
         self._keys.add(key)
+        self.delivered = len(self._keys)
         if len(self._keys) > self.max_keys:
             self.overflowed = True
             self._keys.clear()
@@ -214,5 +226,5 @@ class PassKeys:
     def encoded(self) -> dict[str, Any]:
         """Return the encoding to store once the pass is complete (see :func:`encode_keys`)."""
         if self.overflowed:
-            return _overflow(self.max_keys, self.scope)
+            return _overflow(self.max_keys, self.delivered, self.scope)
         return encode_keys(self._keys, max_keys=self.max_keys, scope=self.scope)

@@ -10,6 +10,7 @@ from tap_hpe_flex.deletions import (
     DELETED_AT,
     deletion_marker,
     judge,
+    judge_counts,
     marker_for,
     partition_id,
     rfc3339_utc,
@@ -145,3 +146,17 @@ def test_partition_id_is_stable_across_key_order() -> None:
     one = partition_id({"workspaceId": WS, "groupBy": "sowId"})
     assert one == partition_id({"groupBy": "sowId", "workspaceId": WS})
     assert one == f'{{"groupBy":"sowId","workspaceId":"{WS}"}}'
+
+
+def test_partitions_without_key_sets_are_guarded_by_their_counts() -> None:
+    """ACTIVATE_VERSION needs no keys: above the bound the guard still compares counts."""
+    assert judge_counts(None, 0) is None
+    assert judge_counts(300_000, 290_000) is None
+    assert judge_counts(300_000, 310_000) is None
+    empty = judge_counts(300_000, 0, label="devices")
+    assert empty is not None and empty.startswith("devices: the pass delivered no records")
+    most = judge_counts(300_000, 100_000, max_share=0.5, label="devices")
+    assert most is not None and "200000 of the previous pass's 300000 records (67%)" in most
+    assert judge_counts(300_000, 0, max_share=1.0) is None
+    with pytest.raises(ValueError, match="negative"):
+        judge_counts(None, 1, max_share=-1.0)

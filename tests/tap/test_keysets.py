@@ -17,6 +17,7 @@ from tap_hpe_flex.keysets import (
     PassKeys,
     decode_keys,
     encode_keys,
+    encoded_count,
     scope_fingerprint,
 )
 
@@ -87,8 +88,11 @@ def test_above_max_keys_no_keys_are_kept() -> None:
     ids = _uuids(11)
     assert decode_keys(encode_keys(ids, max_keys=11)) == frozenset(ids)
     over = encode_keys(ids, max_keys=10)
-    assert over == {"format": KEYSET_FORMAT, "overflow": True, "max_keys": 10}
+    assert over == {"format": KEYSET_FORMAT, "count": 11, "overflow": True, "max_keys": 10}
     assert decode_keys(over) is None
+    assert encoded_count(over) == 11
+    assert encoded_count(encode_keys(ids)) == 11
+    assert encoded_count({"format": KEYSET_FORMAT}) is None
 
 
 def test_pass_keys_stops_collecting_and_reports_the_overflow_once() -> None:
@@ -99,7 +103,9 @@ def test_pass_keys_stops_collecting_and_reports_the_overflow_once() -> None:
     assert keys.add("e") is False  # said once
     assert keys.update(["f", "g"]) is False
     assert keys.overflowed and keys.keys is None
+    assert keys.delivered == 7  # 4 distinct up to the overflow, then every key added
     assert decode_keys(keys.encoded()) is None
+    assert encoded_count(keys.encoded()) == 7
 
 
 def test_pass_keys_encoding_equals_encode_keys() -> None:
