@@ -66,6 +66,17 @@ def _columns(db: Path, table: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def _view_sql(db: Path, view: str) -> str:
+    """The SQL dbt compiled a staging view to (which branch each macro took)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(
+            "SELECT sql FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+            [STAGING, view],
+        ).fetchone()
+    assert row is not None, view
+    return str(row[0])
+
+
 def _ids(db: Path, sql: str) -> set[str]:
     with duckdb.connect(str(db), read_only=True) as con:
         return {str(r[0]) for r in con.execute(sql).fetchall()}
@@ -113,6 +124,7 @@ def test_deleted_records_leave_the_marts(installed: None, tmp_path: Path) -> Non
         )
         assert _dbt_summaries(run1) == [(10, 0, 0, 0)]  # every model built, nothing else
         assert DELETED_AT not in _columns(db, "orders") | _columns(db, "devices")
+        assert "_sdc_" not in _view_sql(db, "stg_flex__devices")  # both macros fell back
         _assert_marts_match(db, _expected(sim))
 
         before = snapshot(sim)
@@ -144,6 +156,9 @@ def test_deleted_records_leave_the_marts(installed: None, tmp_path: Path) -> Non
         )
         run2 = meltano(DBT, env, cwd=PROJECT)
         _assert_dbt_passed(run2)
+        view = _view_sql(db, "stg_flex__devices")
+        assert f"{DELETED_AT} is null" in view.lower()
+        assert "_sdc_batched_at" in view
         _assert_marts_match(db, _expected(sim))
 
     # Soft delete: the rows are still loaded, marked; staging shows exactly the live set.

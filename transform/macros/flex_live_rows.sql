@@ -6,11 +6,7 @@
   See docs/deletions.md.
 -#}
 {% macro flex_live_rows(relation) -%}
-  {%- set names = [] -%}
-  {%- if execute -%}
-    {%- set names = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
-  {%- endif -%}
-  {%- if '_sdc_deleted_at' in names -%}
+  {%- if flex_has_column(relation, '_sdc_deleted_at') -%}
     _sdc_deleted_at is null
   {%- else -%}
     true
