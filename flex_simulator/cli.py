@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="make the demo client an MSP with N generated tenants (small data each)",
     )
     switch("--tenant-id-hyphens", _D.tenant_id_hyphens, "list MSP tenant IDs as hyphenated UUIDs")
+    switch("--empty-lists", _D.empty_lists, "answer every list with no items, total 0 (a bug)")
     p.add_argument("--db", dest="db_path", metavar="PATH", help="SQLite file (default: in memory)")
     switch("--access-log", False, "print one line per request to stderr")
     return p

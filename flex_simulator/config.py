@@ -51,6 +51,7 @@ RUNTIME_FIELDS = frozenset(
         "churn_interval_s",
         "churn_resource",
         "churn_mode",
+        "empty_lists",
     }
 )
 # Three-way switches: False (or "off") refuses the clause with 400, True ("on") applies it, and
@@ -112,6 +113,10 @@ class SimulatorConfig:
     churn_interval_s: float = 0.0  # > 0: one seeded update every so many seconds
     churn_resource: str = "devices"
     churn_mode: str = "update"  # "shift": each tick also deletes one record and inserts one
+    # The API answering an empty list by mistake: orders, devices and orders/transform answer 200
+    # with no items and total 0 (GET /devices/{id} is unaffected), so a tap's deletion guard can
+    # be tested end to end. Runtime-changeable (POST /__sim/faults {"empty_lists": true}).
+    empty_lists: bool = False
 
     def __post_init__(self) -> None:
         for name in ("updated_filter", "updated_sort"):

@@ -9,6 +9,7 @@ path, so the parity tests read `--about` and map setting kinds exactly as the ge
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -108,6 +109,29 @@ def tap_env(sim: FlexSimulator) -> dict[str, str]:
         "TAP_HPE_FLEX_CLIENT_SECRET": sim.config.client_secret,
         "TAP_HPE_FLEX_WORKSPACE_ID": sim.config.workspace_id,
     }
+
+
+def tap_schemas(workdir: Path) -> dict[str, dict[str, Any]]:
+    """The tap's catalog entries per stream (SCHEMA, key properties), from its own discovery.
+
+    Discovery makes no request; hand-written message streams use it so that what a loader is fed
+    has exactly the tap's schema (its required fields, types and keys).
+    """
+    config = workdir / "discover-config.json"
+    config.write_text(json.dumps({"client_id": "x", "client_secret": "y"}), encoding="utf-8")
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("tap-hpe-flex")),
+            "--config",
+            str(config),
+            "--discover",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return {s["tap_stream_id"]: s for s in json.loads(proc.stdout)["streams"]}
 
 
 # --- the oracle: the simulator's records, read over HTTP like a client --------------------------

@@ -6,6 +6,7 @@ with devices as (
         from_json(tags, '[{"name": "VARCHAR", "value": "VARCHAR"}]') as tag_list
     from {{ source('flex', 'devices') }}
     where tags is not null
+        and {{ flex_live_rows(source('flex', 'devices')) }}
 ),
 
 exploded as (

@@ -1,6 +1,8 @@
 -- One row per Flex device, renamed to snake_case; tags stay JSON here (see stg_flex__device_tags).
 with source as (
+    -- Live rows only: a row with _sdc_deleted_at set is deleted upstream (docs/deletions.md).
     select * from {{ source('flex', 'devices') }}
+    where {{ flex_live_rows(source('flex', 'devices')) }}
 )
 
 select

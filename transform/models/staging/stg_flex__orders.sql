@@ -1,6 +1,8 @@
 -- One row per Flex order, renamed to snake_case. Timestamps are naive UTC (as loaded).
 with source as (
+    -- Live rows only: a row with _sdc_deleted_at set is deleted upstream (docs/deletions.md).
     select * from {{ source('flex', 'orders') }}
+    where {{ flex_live_rows(source('flex', 'orders')) }}
 )
 
 select
