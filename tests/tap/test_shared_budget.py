@@ -96,8 +96,12 @@ def private_store(
         env = {"FLEX_REDIS_PORT": port, "FLEX_REDIS_DIR": str(tmp_path / "redis")}
     _script(name, "start", env)
     url = _pg_url(env) if name == "postgres" else _script("redis", "url", env).strip()
+
+    def stop() -> None:
+        _script(name, "stop", env)
+
     try:
-        yield url, lambda: _script(name, "stop", env) and None
+        yield url, stop
     finally:
         _script(name, "destroy", env)
 
@@ -244,7 +248,12 @@ def test_the_fallback_when_the_store_stops_mid_run(
         assert not holder.fallen_back
         # The waiter blocks on the full shared budget; the store goes away while it waits.
         done = threading.Event()
-        thread = threading.Thread(target=lambda: (waiter.acquire("orders"), done.set()))
+
+        def wait_for_a_unit() -> None:
+            waiter.acquire("orders")
+            done.set()
+
+        thread = threading.Thread(target=wait_for_a_unit)
         thread.start()
         time.sleep(0.3)
         stop()
