@@ -75,16 +75,19 @@ class _Store:
     """One store connection and the way it builds a bucket per key (PostgreSQL or Redis)."""
 
     def __init__(self, url: str, timeout_s: float, wall_ms: t.Callable[[], int]) -> None:
-        try:
-            import pyrate_limiter  # noqa: F401, PLC0415 - probe for the optional extra
-        except ImportError:
-            msg = f"rate_budget_url needs the optional packages: {EXTRA_HINT}"
-            raise FlexConfigError(msg) from None
         self.kind = SCHEMES[urlsplit(url).scheme]
         self._wall_ms = wall_ms
-        if self.kind == "postgres":
-            from psycopg_pool import ConnectionPool  # noqa: PLC0415 - optional extra
+        try:
+            import pyrate_limiter  # noqa: F401, PLC0415 - optional extra
 
+            if self.kind == "postgres":
+                from psycopg_pool import ConnectionPool  # noqa: PLC0415 - optional extra
+            else:
+                from redis import Redis  # noqa: PLC0415 - optional extra
+        except ImportError as exc:
+            msg = f"rate_budget_url needs the optional packages ({exc.name}): {EXTRA_HINT}"
+            raise FlexConfigError(msg) from None
+        if self.kind == "postgres":
             self._pool = ConnectionPool(
                 url,
                 min_size=1,
@@ -95,8 +98,6 @@ class _Store:
                 name="tap-hpe-flex-budget",
             )
         else:
-            from redis import Redis  # noqa: PLC0415 - optional extra
-
             self._redis = Redis.from_url(
                 url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
             )

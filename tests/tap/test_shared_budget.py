@@ -302,3 +302,16 @@ def test_urls_are_checked_and_masked() -> None:
     assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert client_hash("demo-client") == client_hash("demo-client") != client_hash("other")
     assert "demo-client" not in client_hash("demo-client")
+
+
+@pytest.mark.parametrize(
+    ("url", "module"),
+    [("postgresql://u:pw@127.0.0.1:1/db", "psycopg_pool"), ("redis://127.0.0.1:1/0", "redis")],
+)
+def test_without_the_extra_the_url_is_a_config_error(
+    url: str, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    with pytest.raises(FlexConfigError, match=r"tap-hpe-flex\[shared-budget\]") as info:
+        SharedRateBudget(url, "client", 10)
+    assert module in str(info.value)
