@@ -7,9 +7,13 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
+# The s3 extra brings boto3, which Meltano's s3:// state backend needs (docs/scale-out.md); an
+# older .venv-meltano without it gets it added.
 if [ ! -x .venv-meltano/bin/meltano ]; then
   "$PYTHON" -m venv .venv-meltano
   .venv-meltano/bin/python -m pip install -q --upgrade pip
-  .venv-meltano/bin/python -m pip install -q 'meltano~=4.4.1'
+  .venv-meltano/bin/python -m pip install -q 'meltano[s3]~=4.4.1'
+elif ! .venv-meltano/bin/python -c 'import boto3' 2>/dev/null; then
+  .venv-meltano/bin/python -m pip install -q 'meltano[s3]~=4.4.1'
 fi
 export MELTANO_BIN="$PWD/.venv-meltano/bin/meltano"
