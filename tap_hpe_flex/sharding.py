@@ -22,7 +22,7 @@ import hashlib
 import typing as t
 
 from tap_hpe_flex.errors import FlexConfigError
-from tap_hpe_flex.workspaces import normalize_workspace_id
+from tap_hpe_flex.tenants import normalize_workspace_id
 
 _MASK64 = (1 << 64) - 1
 _LCG_MULTIPLIER = 2862933555777941757  # the 64-bit linear congruential step of the paper
