@@ -72,6 +72,11 @@ class Churn:
         """Re-read the settings (they changed) and restart the schedule."""
         self._wake.set()
 
+    @property
+    def alive(self) -> bool:
+        """Whether this churn's thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         """End the thread and wait for a tick in progress to finish."""
         self._stopping.set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -93,7 +92,8 @@ def test_churn_over_the_admin_api(simulator: FlexSimulator) -> None:
 def test_churn_stops_with_the_server() -> None:
     with running_simulator(orders=5, devices=20, churn_interval_s=0.02) as sim:
         _wait_for_events(sim, 2)
-    assert not [t for t in threading.enumerate() if t.name == "flex-sim-churn" and t.is_alive()]
+        assert sim.churn.alive
+    assert not sim.churn.alive  # its own thread (other tests' simulators may still churn)
     ticks = len(sim.churn.events())
     time.sleep(0.1)
     assert len(sim.churn.events()) == ticks

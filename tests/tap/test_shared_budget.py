@@ -30,7 +30,9 @@ from tap_hpe_flex.errors import FlexConfigError
 from tap_hpe_flex.shared_budget import SharedRateBudget, client_hash, mask_url
 
 REPO = Path(__file__).resolve().parents[2]
-LIMIT, WINDOW_S, MARGIN_S = 10, 1.0, 0.1
+# The margin covers the time between the store stamping a unit and the server counting the
+# request; on a loaded 2-core machine that can pass 0.1 s, so the test allows 0.3 s.
+LIMIT, WINDOW_S, MARGIN_S = 10, 1.0, 0.3
 WORKERS, PER_WORKER = 3, 12
 
 
@@ -174,7 +176,7 @@ def test_three_processes_share_one_budget(
     assert set(statuses) == {200}
     assert _max_in_window(stamps, WINDOW_S) <= LIMIT
     # Each process got a share without manual division, and the union ran at the limit: after
-    # the first 10, each further 10 needs one shared window (1 s plus the 0.1 s margin).
+    # the first 10, each further 10 needs one shared window (1 s plus the 0.3 s margin).
     assert all(len(r["stamps"]) == PER_WORKER for r in results)
     assert all(min(r["stamps"]) - min(stamps) < WINDOW_S for r in results)  # all ran at once
     floor = ((WORKERS * PER_WORKER - 1) // LIMIT) * (WINDOW_S + MARGIN_S)
