@@ -16,7 +16,6 @@ from uv's warm cache); the simulator has small data and a rate limit that does n
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,45 +26,12 @@ import pytest
 from flex_simulator.server import FlexSimulator
 from flex_simulator.testing import running_simulator
 from tests.e2e.doc_commands import Block, covered_blocks, substitute
-from tests.e2e.meltano_helpers import REPO, clean_env
+from tests.e2e.meltano_helpers import REPO, clean_env, copy_project
 
 pytestmark = pytest.mark.e2e
 
 BLOCK_TIMEOUT = 300
 RUN_BLOCKS = [b for b in covered_blocks(REPO) if b.marker == "run"]
-# Plugin environments whose pip_url names no path: safe to share with the checkout.
-SHARED_PLUGIN_DIRS = ("loaders", "utilities")
-
-
-def copy_project(dest: Path) -> Path:
-    """The checkout's files (tracked and new, as `git ls-files` lists them) plus links to its venvs.
-
-    `.venv` and `.venv-meltano` are links (scripts/setup.sh finds them up to date and skips
-    pip); `.meltano/loaders` and `.meltano/utilities` too. The extractor's environment is not
-    linked: its pip_url `-e .` would point the shared one at this copy.
-    """
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout.decode()
-    for rel in filter(None, listed.split("\0")):
-        source = REPO / rel
-        if source.is_file():
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    for venv in (".venv", ".venv-meltano"):
-        if not (REPO / venv).exists():
-            pytest.fail(f"{REPO / venv} is missing: run `source scripts/setup.sh` first")
-        (dest / venv).symlink_to(REPO / venv)
-    (dest / ".meltano").mkdir()
-    for kind in SHARED_PLUGIN_DIRS:
-        if (REPO / ".meltano" / kind).is_dir():
-            (dest / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
-    return dest
 
 
 def user_env(home: Path, sim: FlexSimulator) -> dict[str, str]:
