@@ -151,9 +151,14 @@ def test_meltano_add_from_ref_offline(about: dict[str, Any], tmp_path: Path) -> 
 
     secret = "from-ref-secret-4f2a"
     env |= {"TAP_HPE_FLEX_CLIENT_ID": "cid", "TAP_HPE_FLEX_CLIENT_SECRET": secret}
+    # Numbers from the environment, as a scheduled job sets them: Meltano must serialise them
+    # (its `decimal` kind crashed here with "Object of type Decimal is not JSON serializable").
+    env |= {"TAP_HPE_FLEX_REQUEST_TIMEOUT": "30", "TAP_HPE_FLEX_RETRY_INITIAL_WAIT_SECONDS": "0.5"}
     out = _meltano(["config", "print", "tap-hpe-flex", "--format=json"], tmp_path, env)
     config, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
     assert secret not in out  # sensitive: masked by Meltano
     expected = {n: p["default"] for n, p in props.items() if "default" in p}
     expected |= {"client_id": "cid", "client_secret": "*****"}
+    # Passed through as text; the tap's config validation reads numeric text as a number.
+    expected |= {"request_timeout": "30", "retry_initial_wait_seconds": "0.5"}
     assert config == expected
