@@ -52,12 +52,13 @@ trap '[ "$SETUP_DONE" = 1 ] || fail_with_log "scripts/setup.sh" "$OUT/demo-setup
 { source scripts/setup.sh; } >"$OUT/demo-setup.log" 2>&1
 SETUP_DONE=1
 trap - EXIT
-echo "ready (log $OUT/demo-setup.log)"
+echo "ready in $((SECONDS - DEMO_START)) s (log $OUT/demo-setup.log)"
 PY=.venv/bin/python
 
 step "meltano install (plugins are defined in meltano.yml: no Meltano Hub access needed)"
 # Skipped while the plugins' definitions are those of the last successful install.
 INSTALL_STAMP="$(cksum <meltano.yml)"
+INSTALL_START=$SECONDS
 if [ "$(cat .meltano/.demo-install-stamp 2>/dev/null)" = "$INSTALL_STAMP" ]; then
   echo "plugins are installed for this meltano.yml (delete .meltano/ to reinstall)"
 else
@@ -65,6 +66,7 @@ else
     || fail_with_log "meltano install" "$OUT/demo-install.log"
   grep -E "Installed [0-9]+/[0-9]+ plugins" "$OUT/demo-install.log" || true
   printf '%s\n' "$INSTALL_STAMP" >.meltano/.demo-install-stamp
+  echo "installed in $((SECONDS - INSTALL_START)) s"
 fi
 
 step "Starting flex-simulator: $ORDERS orders, $DEVICES devices, seed $SEED, $TENANTS tenants"
@@ -129,10 +131,12 @@ run_job 2
   "$OUT/demo-run1.log" "$OUT/demo-run2.log"
 
 step "dbt: meltano run dbt-duckdb:run dbt-duckdb:test (staging models and marts in transform/)"
+DBT_START=$SECONDS
 "$MELTANO_BIN" --log-format=plain run dbt-duckdb:run dbt-duckdb:test >"$OUT/demo-dbt.log" 2>&1 \
   || fail_with_log "meltano run dbt-duckdb:run dbt-duckdb:test" "$OUT/demo-dbt.log"
 grep -hoE "(Completed successfully|Done\. PASS=[0-9]+ WARN=[0-9]+ ERROR=[0-9]+[^\"]*)" \
   "$OUT/demo-dbt.log" | sort | uniq -c || true
+echo "dbt finished in $((SECONDS - DBT_START)) s (log $OUT/demo-dbt.log)"
 "$PY" scripts/demo_summary.py marts "$DB"
 if [ "$TENANTS" -gt 0 ]; then "$PY" scripts/demo_summary.py tenants "$DB"; fi
 
