@@ -302,3 +302,13 @@ def test_tenant_marts_keep_workspaces_apart(installed: None, tmp_path: Path) -> 
     assert len(loaded["devices"]) == 3, loaded  # the three tenants, each its own workspace
     assert fleet == accounts == loaded["devices"]
     assert sows == loaded["orders"]
+
+    # DEMO_TENANTS=N prints these per-tenant figures: one row per workspace, the mart's devices.
+    shown = subprocess.run(
+        [sys.executable, str(REPO / "scripts/demo_summary.py"), "tenants", str(db)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [line.split() for line in shown.splitlines() if line.strip()[:32] in fleet]
+    assert {r[0]: int(r[1]) for r in rows} == fleet, shown
