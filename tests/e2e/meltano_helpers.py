@@ -141,6 +141,19 @@ def copy_project(dest: Path) -> Path:
         if not (REPO / venv).exists():
             pytest.fail(f"{REPO / venv} is missing: run `source scripts/setup.sh` first")
         (dest / venv).symlink_to(REPO / venv)
+    # A stale stamp would make scripts/setup.sh in the copy pip-install the copy, editable, into
+    # the checkout's linked .venv: refuse instead.
+    stamp = subprocess.run(
+        ["bash", "-c", "cat pyproject.toml scripts/setup.sh | cksum"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    stamp_file = REPO / ".venv" / ".setup-stamp"
+    if not stamp_file.exists() or stamp_file.read_text().strip() != stamp:
+        pytest.fail("the checkout's .venv is not up to date: run `source scripts/setup.sh` first")
     (dest / ".meltano").mkdir()
     for kind in SHARED_PLUGIN_DIRS:
         if (REPO / ".meltano" / kind).is_dir():
