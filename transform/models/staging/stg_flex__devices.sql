@@ -1,4 +1,4 @@
--- One row per Flex device, renamed to snake_case; tags stay JSON here (see stg_flex__device_tags).
+-- One row per Flex device and workspace (the key is workspace_id, device_id), renamed to snake_case; tags stay JSON here (see stg_flex__device_tags).
 with source as (
     -- Live rows only: a row with _sdc_deleted_at set is deleted upstream (docs/deletions.md).
     select * from {{ source('flex', 'devices') }}
@@ -6,6 +6,7 @@ with source as (
 )
 
 select
+    workspaceid as workspace_id,
     id as device_id,
     type as resource_type,
     cast(generation as bigint) as generation,

@@ -1,4 +1,4 @@
--- Distinct order values per group-by field, as the API's /orders/transform returns them.
+-- Distinct order values per workspace and group-by field, as /orders/transform returns them.
 with source as (
     -- Live rows only: a row with _sdc_deleted_at set is deleted upstream (docs/deletions.md).
     select * from {{ source('flex', 'order_transforms') }}
@@ -6,7 +6,8 @@ with source as (
 )
 
 select
-    groupby || ':' || value as order_transform_id,
+    workspaceid as workspace_id,
+    workspaceid || ':' || groupby || ':' || value as order_transform_id,
     groupby as group_by,
     value as group_value,
     item,
