@@ -6,6 +6,7 @@ streams are declared in ``streams.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -20,7 +21,7 @@ from singer_sdk.plugin_base import SingerCommand
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_hpe_flex.client import FlexStream
-from tap_hpe_flex.errors import FlexConfigError, FlexUserError
+from tap_hpe_flex.errors import FlexConfigError, FlexUserError, TokenEndpointUnavailableError
 from tap_hpe_flex.redact import REDACTOR
 from tap_hpe_flex.redact import install as install_redactor
 from tap_hpe_flex.runtime import FlexRuntime
@@ -38,6 +39,16 @@ if t.TYPE_CHECKING:
     from types import FrameType
 
     from singer_sdk.streams import Stream
+
+#: Longest a ``--test`` request is retried (and waited for): a check, not a sync.
+TEST_RETRY_BUDGET_S = 15.0
+
+
+def _verdict(line: str) -> None:
+    """Print one plain ``--test`` verdict line on stdout (the log keeps its own line)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
 
 #: ``ctx.meta`` flag: ``--test`` was given (run after every option, the catalog included, is read).
 _CONNECTION_TEST = "tap_hpe_flex.connection_test"
@@ -73,9 +84,17 @@ class TapHpeFlex(RunHooks):
 
     config_jsonschema = CONFIG_SCHEMA
 
-    def __init__(self, *args: t.Any, validate_config: bool = True, **kwargs: t.Any) -> None:
+    def __init__(
+        self,
+        *args: t.Any,
+        validate_config: bool = True,
+        connection_test: bool = False,
+        **kwargs: t.Any,
+    ) -> None:
         #: False for --about/--discover: settings then fall back to defaults instead of failing.
         self.validating = validate_config
+        #: ``--test``: a short retry budget, so an unreachable host is reported in seconds.
+        self.connection_test = connection_test
         super().__init__(*args, validate_config=validate_config, **kwargs)
         REDACTOR.add(self.config.get("client_secret"))
         install_redactor()
@@ -111,11 +130,18 @@ class TapHpeFlex(RunHooks):
     def settings(self) -> Settings:
         """The run's settings, parsed once (FlexConfigError names the first bad one)."""
         try:
-            return Settings.from_config(self.config)
+            settings = Settings.from_config(self.config)
         except FlexConfigError:
             if self.validating:
                 raise
             return Settings.from_config({})  # --about/--discover need no valid settings
+        if self.connection_test:
+            settings = dataclasses.replace(
+                settings,
+                max_retry_s=min(settings.max_retry_s, TEST_RETRY_BUDGET_S),
+                request_timeout_s=min(settings.request_timeout_s, TEST_RETRY_BUDGET_S),
+            )
+        return settings
 
     @cached_property
     def runtime(self) -> FlexRuntime:
@@ -162,7 +188,8 @@ class TapHpeFlex(RunHooks):
         """Check credentials and permissions: one ``limit=1`` request per selected stream.
 
         One line per stream (per tenant in MSP mode): OK, or why not (a 403 names the missing
-        permission). Returns False when any check failed.
+        permission), on stdout as a plain verdict and in the log. Returns False when any check
+        failed.
         """
         streams = [s for s in self.streams.values() if s.selected]
         ok = True
@@ -172,18 +199,26 @@ class TapHpeFlex(RunHooks):
             )
         except FlexUserError as exc:
             self.logger.error("Connection test: FAILED: %s", exc)
+            _verdict(f"connection test: FAILED: {exc}")
             return False
         for workspace in workspaces:
             where = f" [tenant {self.runtime.skips.label(workspace)}]" if workspace else ""
+            token_failure: FlexUserError | None = None  # the same for every stream: ask once
             for stream in streams:
                 assert isinstance(stream, FlexStream)
                 try:
+                    if token_failure is not None:
+                        raise token_failure
                     note = stream.check_access(workspace)
                 except FlexUserError as exc:
+                    if isinstance(exc, TokenEndpointUnavailableError):
+                        token_failure = exc
                     ok = False
                     self.logger.error("Connection test %s%s: FAILED: %s", stream.name, where, exc)
+                    _verdict(f"{stream.name}{where}: FAILED: {exc}")
                 else:
                     self.logger.info("Connection test %s%s: OK%s", stream.name, where, note)
+                    _verdict(f"{stream.name}{where}: OK{note}")
         return ok
 
     @classmethod
@@ -203,6 +238,7 @@ class TapHpeFlex(RunHooks):
             catalog=None if catalog is None else json.loads(catalog.read()),
             parse_env_config=bool(config and config.parse_env),
             validate_config=True,
+            connection_test=True,
         )
         ctx.exit(0 if tap.run_flex_connection_test() else 1)
 
@@ -221,6 +257,14 @@ class TapHpeFlex(RunHooks):
         """Return the SDK's command with one-line handling of operator errors."""
         command = super().get_singer_command()
         command.__class__ = FlexSingerCommand
+        for option in command.params:
+            if option.name == "test" and isinstance(option, click.Option):
+                option.help = (
+                    "Check credentials and permissions: one cheap request per selected stream "
+                    f"(per tenant), retried for at most {TEST_RETRY_BUDGET_S:g} s; prints one "
+                    "verdict line per stream and exits 1 if any failed. --test=schema prints "
+                    "the SCHEMA messages."
+                )
         sync = command.callback
         assert sync is not None
 
