@@ -41,5 +41,5 @@ def test_a_full_table_job_runs_beside_the_incremental_one() -> None:
     assert jobs["flex-full-to-duckdb"][0].startswith("tap-hpe-flex-full-table target-duckdb")
     assert jobs["flex-full-to-postgres"] == ["tap-hpe-flex-full-table target-postgres"]
     schedules = {s["name"]: s for s in project["schedules"]}
-    assert schedules["daily-flex-to-duckdb"]["job"] == "flex-to-duckdb"
+    assert schedules["daily-flex-elt"]["job"] == "flex-elt"
     assert schedules["weekly-flex-full-to-duckdb"]["job"] == "flex-full-to-duckdb"

@@ -168,9 +168,10 @@ def test_shipped_schedule_runs_the_elt_job_in_prod() -> None:
     """The schedule loads GreenLake and builds the marts in `prod`, never against a simulator;
     prod's credentials come only from the environment, never from meltano.yml."""
     project = meltano_yml()
-    (schedule,) = project["schedules"]
-    assert schedule["job"] == "flex-elt"
-    assert schedule["env"] == {"MELTANO_ENVIRONMENT": "prod"}
+    schedules = {s["name"]: s for s in project["schedules"]}
+    assert schedules["daily-flex-elt"]["job"] == "flex-elt"
+    # Every shipped schedule runs in prod (the weekly full-table pass too, docs/deletions.md).
+    assert all(s["env"] == {"MELTANO_ENVIRONMENT": "prod"} for s in schedules.values())
     (job,) = [j for j in project["jobs"] if j["name"] == "flex-elt"]
     assert job["tasks"] == ["tap-hpe-flex target-duckdb dbt-duckdb:run dbt-duckdb:test"]
     environments = {e["name"]: e for e in project["environments"]}
