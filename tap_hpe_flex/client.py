@@ -66,6 +66,8 @@ class FlexStream(FastRecordMessages):
     filterable_fields: tuple[str, ...] = ()
     #: Whether the stream narrows syncs by ``updatedAt`` (orders, devices).
     incremental: bool = False
+    #: The unique order its passes ask for and check (None: the API's default is unique).
+    page_order: str | None = None
 
     #: The SDK's per-value conformance is replaced by ``conformer`` (see ``conform.py``).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -148,6 +150,7 @@ class FlexStream(FastRecordMessages):
             user_filter=self.user_filter,
             workspace=self.workspace_of(context),
             incremental=self.incremental,
+            order=self.page_order,
         )
 
     def partition_requests(self, context: Context | None) -> PartitionRequests:
@@ -240,6 +243,7 @@ class FlexStream(FastRecordMessages):
         try:
             yield from reader.records()
         finally:
+            self.last_walk = reader.walk  # a pass read again has a walk of its own
             if reader.plan is not None:
                 self._strategies.add(reader.plan.strategy.value)
 
@@ -301,13 +305,18 @@ class FlexStream(FastRecordMessages):
             )
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Canonical ``updatedAt``, the record's ``workspaceId``, and the schema's types."""
-        value = row.get("updatedAt")
-        if isinstance(value, str):
+        """Canonical ``updatedAt``, the record's ``workspaceId``, and the schema's types.
+
+        A record whose ``updatedAt`` cannot be read is skipped and reported (``conform.py``):
+        emitted, it would move the bookmark to a value no later run can compare.
+        """
+        if self.replication_key:
             try:
-                row["updatedAt"] = canonical_timestamp(value)
-            except ValueError:
-                self.logger.warning("%s: unparseable updatedAt %r kept as is", self.name, value)
+                row["updatedAt"] = canonical_timestamp(row["updatedAt"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                ident = str(row.get("id") or "?")
+                self.conformer.note_skipped("updatedAt", ident)
+                return None
         row["workspaceId"] = (context or {}).get("workspaceId") or self.settings.home_workspace
         return self.conformer.conform(row)
 

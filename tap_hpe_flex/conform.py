@@ -7,20 +7,24 @@ matches the schema. Here each stream compiles its schema once into a table of al
 per field; a record is checked with one set comparison of its keys and one ``type(value) in
 allowed`` per value (about 1 µs per record). Only a record that differs (a field the schema does not
 know, ``NaN``, a number where a boolean is expected) goes through the SDK's own conformance, so
-unknown fields are still dropped with the SDK's one warning naming them (never their values). If a
-record still does not match after that (e.g. a string where the schema says integer), the sync
-fails with one line naming the stream, the field and both types: emitting it would break the
-promise the SCHEMA message makes to the target, which the SDK's conformance does not check.
+unknown fields are still dropped with the SDK's one warning naming them (never their values).
+
+A bad record never stops a sync and never vanishes in silence. What still does not match after
+the SDK's conformance is repaired field by field: a value that fits after a lossless coercion is
+coerced (``"42"`` for an integer, ``7`` for a string, ``"true"`` for a boolean); any other value
+of a nullable field becomes ``null``; a record whose essential field (its key or ``updatedAt``,
+the only non-nullable ones, see ``schemas.py``) is missing or unusable is skipped. Each kind is
+counted per field, with the first record ids, in one WARNING per field and in :meth:`report`.
 """
 
 from __future__ import annotations
 
 import logging
 import typing as t
+from collections import Counter
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_hpe_flex.errors import FlexAPIError
 from tap_hpe_flex.sdk_private import conform_record_data_types
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -169,8 +173,33 @@ def _field(schema: dict[str, t.Any]) -> tuple[frozenset[type], t.Callable[[t.Any
     return allowed, compile_fast(schema) if structured else None
 
 
+_FAIL = object()
+_TRUE, _FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+
+
+def coerce(value: t.Any, schema: dict[str, t.Any]) -> t.Any:
+    """Return ``value`` in one of the schema's types when that loses nothing, else ``_FAIL``."""
+    allowed = _types_of(schema)
+    kind = type(value)
+    if int in allowed and kind is str and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    if float in allowed and kind is str:
+        try:
+            number = float(value)
+        except ValueError:
+            return _FAIL
+        return number if number - number == 0 else _FAIL
+    if bool in allowed and kind is str and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if str in allowed and kind in {int, float} and not isinstance(value, bool):
+        return str(value)
+    if int in allowed and kind is float and value.is_integer():
+        return int(value)
+    return _FAIL
+
+
 class RecordConformer:
-    """One stream's compiled schema: the cheap check and the SDK fallback for what differs."""
+    """One stream's compiled schema: the cheap check, the SDK fallback, and the repair policy."""
 
     def __init__(self, stream_name: str, schema: dict[str, t.Any], logger: logging.Logger) -> None:
         self.stream_name = stream_name
@@ -178,12 +207,21 @@ class RecordConformer:
         self.logger = logger
         self._check = compile_schema(schema)
         self._ok = compile_fast(schema)
+        props = schema.get("properties") or {}
+        self._fields = {name: (sub, compile_schema(sub, "")) for name, sub in props.items()}
+        self._required = [n for n in schema.get("required") or [] if n in props]
         #: Records that needed the SDK's conformance (for tests and the benchmark).
         self.slow_path = 0
+        #: Per field: values coerced, values set to null, records skipped; the first ids each.
+        self.coerced: Counter[str] = Counter()
+        self.nulled: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self.examples: dict[tuple[str, str], list[str]] = {}
 
-    def conform(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
-        """Return ``record`` (checked, unchanged) or its SDK-conformed copy; raise if it cannot."""
-        if self._ok(record):
+    def conform(self, record: dict[str, t.Any]) -> dict[str, t.Any] | None:
+        """Return the record as the schema promises it, repaired if need be; None: skip it."""
+        get = record.get
+        if self._ok(record) and all(get(name) is not None for name in self._required):
             return record
         self.slow_path += 1
         fixed = conform_record_data_types(
@@ -193,13 +231,60 @@ class RecordConformer:
             level=TypeConformanceLevel.RECURSIVE,
             logger=self.logger,
         )
-        problem = self._check(fixed)
-        if problem is not None:
-            ident = fixed.get("id")
-            msg = (
-                f"{self.stream_name}: a record{f' (id {ident})' if ident else ''} does not match "
-                f"the stream's schema ({problem}); the API may have changed the field's type: "
-                "upgrade tap-hpe-flex"
+        if self._check(fixed) is None and all(fixed.get(n) is not None for n in self._required):
+            return fixed
+        return self._repair(fixed)
+
+    def _repair(self, record: dict[str, t.Any]) -> dict[str, t.Any] | None:
+        ident = str(record.get("id") or record.get("value") or "?")
+        for name in self._required:
+            value = record.get(name)
+            sub, check = self._fields[name]
+            if value is None or (check(value) is not None and coerce(value, sub) is _FAIL):
+                self._note("skipped", name, ident, f"skipped: its {name} is missing or unusable")
+                return None
+        for name, value in list(record.items()):
+            field = self._fields.get(name)
+            if field is None or field[1](value) is None:
+                continue
+            repaired = coerce(value, field[0])
+            if repaired is not _FAIL and field[1](repaired) is None:
+                record[name] = repaired
+                self._note("coerced", name, ident, f"{name} coerced to the schema's type")
+            else:
+                record[name] = None
+                self._note("set to null", name, ident, f"{name} did not fit the schema: null")
+        return record
+
+    def note_skipped(self, name: str, ident: str) -> None:
+        """Count a record skipped by the caller because its essential ``name`` is unusable."""
+        self._note("skipped", name, ident, f"skipped: its {name} is missing or unusable")
+
+    def _note(self, label: str, name: str, ident: str, what: str) -> None:
+        counts = {"skipped": self.skipped, "coerced": self.coerced}.get(label, self.nulled)
+        counts[name] += 1
+        examples = self.examples.setdefault((label, name), [])
+        if len(examples) < 5:
+            examples.append(ident)
+        if counts[name] == 1:
+            self.logger.warning(
+                "%s: a record (id %s): %s; further ones are counted in the summary",
+                self.stream_name,
+                ident,
+                what,
             )
-            raise FlexAPIError(msg)
-        return fixed
+
+    def report(self) -> str | None:
+        """Return one line of what was repaired or skipped in this run (None: nothing was)."""
+        parts = [
+            f"{counts[name]} {label} for {name} (ids {', '.join(self.examples[label, name])})"
+            for label, counts in (
+                ("skipped", self.skipped),
+                ("set to null", self.nulled),
+                ("coerced", self.coerced),
+            )
+            for name in sorted(counts)
+        ]
+        if not parts:
+            return None
+        return f"{self.stream_name}: records the API sent out of shape: " + "; ".join(parts)

@@ -37,7 +37,7 @@ record is older than T0 and ``total`` is T. Then no record existing at T0 was de
 changed before the check, and no record added since was alive when a page was read (every page
 saw T), so every page read the same list: nothing was skipped. Any other answer re-reads the pass
 with overlapping pages. This rests on what the ``filter``/``sort`` strategies already rely on:
-every change sets ``updatedAt``. The stream decides per pass (``snapshot.py``, :func:`check_pays`).
+every change sets ``updatedAt``. The pass decides (``snapshot_check.py``, :func:`check_pays`).
 """
 
 from __future__ import annotations
@@ -79,9 +79,13 @@ def overlap_extra(total: int, page_size: int) -> int:
     return overlapping - math.ceil(total / page_size)
 
 
-def check_pays(total: int, page_size: int, *, probe_needed: bool) -> bool:
-    """Tell whether a snapshot check (1 request, +1 probe if unknown) beats the overlap."""
-    return overlap_extra(total, page_size) > 1 + int(probe_needed)
+def check_pays(total: int, page_size: int, *, cost: int) -> bool:
+    """Tell whether a snapshot check costing ``cost`` requests (probes included) beats the overlap.
+
+    The check's cost grows with what changed (one request per page of changed records); the
+    decision is made before the pass, for a quiet one.
+    """
+    return overlap_extra(total, page_size) > cost
 
 
 class OffsetWalk:

@@ -48,9 +48,13 @@ class TokenEndpointUnavailableError(FlexAuthError):
 class FlexAPIError(FlexUserError):
     """The API answered with an error that retrying cannot fix (400, 403, 404, 422, ...)."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, body: dict[str, t.Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        #: The API's error body (GreenLake's JSON), when there was one.
+        self.body = body
 
 
 def _one_line(text: str, limit: int = _MAX_TEXT) -> str:

@@ -143,7 +143,10 @@ def updated_before_filter(moment: str | dt.datetime) -> str:
     return f"updatedAt lt '{filter_timestamp(moment)}'"
 
 
-UPDATED_SORT = "updatedAt desc"
+#: The ``sort`` strategy's order: newest first, ties broken by the unique ``id``.
+UPDATED_SORT = "updatedAt desc,id asc"
+#: Every other list pass asks for this order: unique, and untouched by updates (see drift.py).
+ID_ORDER = "id asc"
 
 
 def is_strategy_rejection(strategy: Strategy, status: int, body: dict | None) -> bool:
@@ -160,6 +163,16 @@ def is_strategy_rejection(strategy: Strategy, status: int, body: dict | None) ->
         texts.extend(str(issue.get(k, "")) for k in ("subject", "description", "source"))
     haystack = " ".join(texts).lower()
     return any(word in haystack for word in words)
+
+
+def names_sort(status: int | None, body: dict | None) -> bool:
+    """Tell whether an error answer (400/422) is about the ``sort`` parameter."""
+    if status not in {400, 422}:
+        return False
+    texts = [str((body or {}).get("message", ""))]
+    for issue in error_issues(body):
+        texts.extend(str(issue.get(k, "")) for k in ("subject", "description", "source"))
+    return "sort" in " ".join(texts).lower()
 
 
 def rejection_reason(body: dict | None) -> str:
@@ -179,10 +192,15 @@ class StrategyRegistry:
         self._lock = threading.Lock()
         self._chosen: dict[str, Strategy] = {}
         self._rejected: dict[str, set[Strategy]] = {}
+        self._abandoned: dict[str, set[str]] = {}
 
     def strategy_for(self, endpoint: str) -> tuple[Strategy, bool]:
         """Return (strategy to use, whether the next request is a probe)."""
+        with self._lock:
+            abandoned = self._abandoned.get(endpoint, set())
         if self.configured is not Strategy.AUTO:
+            if self.configured.value in abandoned:
+                return Strategy.CLIENT, False
             return self.configured, False
         with self._lock:
             if endpoint in self._chosen:
@@ -199,6 +217,9 @@ class StrategyRegistry:
         None: not known yet in ``auto``. Used by the snapshot check (``snapshot.py``).
         """
         strategy = Strategy.SORT if sort else Strategy.FILTER
+        with self._lock:
+            if strategy.value in self._abandoned.get(endpoint, set()):
+                return False
         if self.configured is not Strategy.AUTO:
             return self.configured is strategy
         with self._lock:
@@ -236,6 +257,29 @@ class StrategyRegistry:
             self.accept(endpoint, nxt, "server supports neither updatedAt filter nor sort")
         return nxt
 
+    def abandon(self, endpoint: str, what: str, reason: str) -> bool:
+        """Stop trusting ``what`` (a strategy's value, or ``"order"``) on ``endpoint`` for the run.
+
+        The server accepted it but did not do it (a page showed so). Returns True the first time,
+        when the caller logs the one WARNING that says why.
+        """
+        with self._lock:
+            gone = self._abandoned.setdefault(endpoint, set())
+            if what in gone:
+                return False
+            gone.add(what)
+            if self._chosen.get(endpoint) is not None and self._chosen[endpoint].value == what:
+                self._chosen[endpoint] = Strategy.CLIENT
+            if what in {s.value for s in PROBE_ORDER}:
+                self._rejected.setdefault(endpoint, set()).add(Strategy(what))
+        logger.warning("%s on %s: %s", endpoint, what, reason)
+        return True
+
+    def trusts_order(self, endpoint: str) -> bool:
+        """Whether passes on ``endpoint`` still ask for (and check) an explicit order."""
+        with self._lock:
+            return "order" not in self._abandoned.get(endpoint, set())
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -244,16 +288,16 @@ class Plan:
     strategy: Strategy
     probing: bool
     bookmark: dt.datetime | None
+    #: The explicit order the pass asks for and checks (None: the server's default order).
+    order: str | None = None
 
     def params(self) -> tuple[str | None, str | None]:
-        """Return the pass's ``(updatedAt filter clause, sort)``; (None, None) when it has none."""
-        if self.bookmark is None:
-            return None, None
-        if self.strategy is Strategy.FILTER:
-            return updated_filter(self.bookmark), None
-        if self.strategy is Strategy.SORT:
+        """Return the pass's ``(updatedAt filter clause, sort)``."""
+        if self.bookmark is not None and self.strategy is Strategy.FILTER:
+            return updated_filter(self.bookmark), self.order
+        if self.bookmark is not None and self.strategy is Strategy.SORT:
             return None, UPDATED_SORT
-        return None, None
+        return None, self.order
 
 
 FULL_PASS = Plan(Strategy.FULL, probing=False, bookmark=None)

@@ -16,15 +16,18 @@ from dataclasses import dataclass
 
 from tap_hpe_flex.drift import overlap_extra
 from tap_hpe_flex.errors import FlexAPIError
-from tap_hpe_flex.incremental import FULL_PASS, Plan, Strategy, canonical_timestamp
+from tap_hpe_flex.incremental import FULL_PASS, Plan, Strategy, canonical_timestamp, names_sort
 from tap_hpe_flex.odata import combine
 from tap_hpe_flex.requester import StrategyRejectedError
 from tap_hpe_flex.snapshot_check import (
+    ChangedSince,
     Snapshot,
-    check_params,
+    changed_params,
     choose,
     holds,
+    probe_params,
     starting_instant,
+    unchanged_params,
     wanted,
 )
 from tap_hpe_flex.transport import endpoint_key
@@ -56,6 +59,8 @@ class ListPartition:
     workspace: str | None = None
     #: Whether the stream narrows by ``updatedAt`` (orders, devices; not order transforms).
     incremental: bool = False
+    #: The unique order every pass asks for and checks (None: the server's default is unique).
+    order: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,20 +91,29 @@ class PartitionRequests:
         self.endpoint = endpoint_key(partition.url)
 
     # --- plans ----------------------------------------------------------------------------------
+    @property
+    def order(self) -> str | None:
+        """The explicit order of this partition's passes, while the server honours it."""
+        if self.partition.order and self.strategies.trusts_order(self.endpoint):
+            return self.partition.order
+        return None
+
     def starting_plan(self, bookmark: dt.datetime | None) -> Plan:
         """Plan the partition's pass from its starting bookmark."""
         if not self.partition.incremental:
-            return FULL_PASS
+            return dataclasses.replace(FULL_PASS, order=self.order)
         if bookmark is None:
             self.log.info("%s: no bookmark and no start_date: full pass", self.partition.stream)
-            return FULL_PASS
+            return dataclasses.replace(FULL_PASS, order=self.order)
         return self.plan_for(bookmark)
 
-    def plan_for(self, bookmark: dt.datetime) -> Plan:
+    def plan_for(self, bookmark: dt.datetime | None) -> Plan:
         """Plan for a bookmark, from what the run knows of the endpoint's strategies."""
+        if bookmark is None:
+            return dataclasses.replace(FULL_PASS, order=self.order)
         strategy, probing = self.strategies.strategy_for(self.endpoint)
         if strategy is Strategy.CLIENT:
-            return Plan(Strategy.CLIENT, probing=False, bookmark=bookmark)
+            return Plan(Strategy.CLIENT, probing=False, bookmark=bookmark, order=self.order)
         if not probing:
             self.log.info(
                 "%s: incremental strategy %s from %s",
@@ -107,7 +121,11 @@ class PartitionRequests:
                 strategy.value,
                 canonical_timestamp(bookmark),
             )
-        return Plan(strategy, probing, bookmark)
+        return Plan(strategy, probing, bookmark, order=self.order)
+
+    def abandon(self, what: str, reason: str) -> None:
+        """Stop trusting an order or strategy the server accepted but did not apply."""
+        self.strategies.abandon(self.endpoint, what, reason)
 
     # --- requests -------------------------------------------------------------------------------
     def page(self, offset: int, plan: Plan, *, probe: bool = False, decode: bool = True) -> Answer:
@@ -130,11 +148,25 @@ class PartitionRequests:
         )
 
     def first(self, plan: Plan) -> PassStart:
-        """Read the pass's first page, settling the strategy (probes take turns per endpoint)."""
+        """Read the pass's first page, settling the strategy and the order it can ask for."""
+        while True:
+            try:
+                return self._first(plan)
+            except FlexAPIError as exc:
+                if plan.order is None or not names_sort(exc.status, exc.body):
+                    raise
+                self.abandon(
+                    "order",
+                    f"{self.partition.stream}: the API refused sort={plan.order} ({exc}); paging "
+                    "in the server's own order, with every pass checked for completeness",
+                )
+                plan = dataclasses.replace(plan, order=None)
+
+    def _first(self, plan: Plan) -> PassStart:
         while plan.probing:
             with self.probe_lock:
                 if plan.bookmark is not None:  # another partition may have settled it
-                    plan = self.plan_for(plan.bookmark)
+                    plan = dataclasses.replace(self.plan_for(plan.bookmark), order=plan.order)
                 if not plan.probing:
                     break
                 try:
@@ -142,7 +174,7 @@ class PartitionRequests:
                 except StrategyRejectedError as exc:
                     nxt = self.strategies.reject(self.endpoint, exc.strategy, exc.reason)
                     _, probing = self.strategies.strategy_for(self.endpoint)
-                    plan = Plan(nxt, probing, plan.bookmark)
+                    plan = Plan(nxt, probing, plan.bookmark, order=plan.order)
                     continue
                 self.strategies.accept(self.endpoint, plan.strategy, _ACCEPTED[plan.strategy])
                 plan = dataclasses.replace(plan, probing=False)
@@ -151,22 +183,45 @@ class PartitionRequests:
         return PassStart(answer, plan, self._snapshot(plan, answer))
 
     def check(self, plan: Plan, snapshot: Snapshot, total: int | None) -> bool:
-        """Send the pass's snapshot check; True when it vouches for a pass of ``total`` records."""
+        """Send the pass's snapshot check; True when it vouches for a pass of ``total`` records.
+
+        A check whose answers show the server ignored the clause or the sort abandons that form
+        for the run and fails (the pass is then read again with overlapping pages).
+        """
+        part = self.partition
         try:
-            answer = self._send_check(plan, snapshot)
+            unchanged = None
+            if not snapshot.by_sort:
+                count = self._get(unchanged_params(plan, snapshot, part.user_filter)).body
+                unchanged = count.get("total") if isinstance(count.get("total"), int) else None
+            changed = ChangedSince(snapshot)
+            offset = 0
+            while not changed.done:
+                if offset and total is not None and changed.changed > total // 2:
+                    return False  # more than half changed: reading it again costs less
+                params = changed_params(plan, snapshot, part.user_filter, offset, part.page_size)
+                problem = changed.take(self._get(params).body, part.page_size)
+                if problem is not None:
+                    form = Strategy.SORT if snapshot.by_sort else Strategy.FILTER
+                    self.abandon(form.value, f"{part.stream}: {problem}; not using it again")
+                    return False
+                offset += part.page_size
         except FlexAPIError as exc:
             if exc.status not in {400, 422}:
                 raise
-            self.log.info("%s: the snapshot check was refused (%s)", self.partition.stream, exc)
+            self.log.info("%s: the snapshot check was refused (%s)", part.stream, exc)
             return False
-        return holds(answer.body, snapshot, total)
+        return holds(total, unchanged, changed)
+
+    def _get(self, params: dict[str, t.Any], *, probe: Strategy | None = None) -> Answer:
+        part = self.partition
+        query = {**params, **part.extra_params}
+        return self.requester.get(part.url, query, workspace=part.workspace, probe=probe)
 
     def _send_check(
         self, plan: Plan, snapshot: Snapshot, *, probe: Strategy | None = None
     ) -> Answer:
-        part = self.partition
-        params = {**check_params(plan, snapshot, part.user_filter), **part.extra_params}
-        return self.requester.get(part.url, params, workspace=part.workspace, probe=probe)
+        return self._get(probe_params(plan, snapshot, self.partition.user_filter), probe=probe)
 
     # --- the snapshot check's decision ----------------------------------------------------------
     def _snapshot(self, plan: Plan, answer: Answer) -> Snapshot | None:

@@ -15,6 +15,7 @@ import typing as t
 from tap_hpe_flex.drift import OffsetWalk
 from tap_hpe_flex.errors import FlexAPIError
 from tap_hpe_flex.incremental import Strategy, narrow
+from tap_hpe_flex.page_checks import PageChecker, ServerIgnoredError
 from tap_hpe_flex.prefetch import Fetched, PagePipeline
 from tap_hpe_flex.requester import Answer
 from tap_hpe_flex.transport import page_body
@@ -114,7 +115,8 @@ class PrefetchedPages:
             pipeline.speculate = False
             return 0, None
         page_size = pipeline.page_size
-        no_overlap = start.snapshot is not None and not self._overlap
+        unordered = start.plan.order is None and self.requests.partition.order is not None
+        no_overlap = unordered or (start.snapshot is not None and not self._overlap)
         pipeline.stride = page_size if no_overlap else max(1, page_size - 1)
         first = fetched.extra.get("start")
         body = first.answer.body if first is not None else page_body(fetched.body)
@@ -144,7 +146,13 @@ class PrefetchedPages:
 
 
 class PartitionReader:
-    """The loop over one partition's pages (see the module docstring)."""
+    """The loop over one partition's pages (see the module docstring).
+
+    Every page is checked against what was asked (``page_checks.py``). When a page shows that the
+    server accepted an order or a strategy without applying it, the reader abandons it for the
+    run and reads the pass again under the next plan. Without an order the server honours, a
+    pass ends only when the distinct records read match its ``total`` (re-read, bounded).
+    """
 
     def __init__(
         self,
@@ -154,47 +162,120 @@ class PartitionReader:
         on_page: t.Callable[[dict[str, t.Any]], None],
         on_date: t.Callable[[str | None], None],
         log: logging.Logger | logging.LoggerAdapter[t.Any],
+        max_passes: int = 5,
     ) -> None:
-        part = requests.partition
         self.requests = requests
         self.source = source
         self.on_page = on_page
         self.on_date = on_date
-        self.walk = OffsetWalk(part.page_size, name=part.stream, key=part.key, log=log)
+        self.log = log
+        self.max_passes = max_passes
+        self.walk = self._new_walk()
         #: The plan the pass settled on (None until the first page is back).
         self.plan: Plan | None = None
 
+    def _new_walk(self) -> OffsetWalk:
+        part = self.requests.partition
+        return OffsetWalk(part.page_size, name=part.stream, key=part.key, log=self.log)
+
     def records(self) -> t.Iterator[dict[str, t.Any]]:
         """Yield the partition's records in page order (changed ones, under incremental plans)."""
-        walk = self.walk
+        source = self.source
         try:
-            start = self.source.first()
-            self.on_date(start.answer.date)
-            plan, snapshot = start.plan, start.snapshot
-            self.plan = plan
-            if snapshot is not None:
-                walk.use_snapshot_check()
-            answer, offset = start.answer, 0
+            while True:
+                try:
+                    yield from self._read(source)
+                    return
+                except ServerIgnoredError as exc:
+                    self.requests.abandon(exc.what, exc.reason)
+                    source.close()
+                    bookmark = self.plan.bookmark if self.plan is not None else None
+                    source = SequentialPages(self.requests, self.requests.plan_for(bookmark))
+                    self.walk = self._new_walk()
+        finally:
+            source.close()
+
+    def _read(self, source: PageSource) -> t.Iterator[dict[str, t.Any]]:
+        start = source.first()
+        self.on_date(start.answer.date)
+        self.plan = start.plan
+        checker = PageChecker(start.plan, self.requests.partition.stream)
+        if start.plan.order is None and self.requests.partition.order is not None:
+            yield from self._read_unordered(source, start, checker)
+        else:
+            yield from self._read_ordered(source, start, checker)
+
+    def _read_ordered(
+        self, source: PageSource, start: PassStart, checker: PageChecker
+    ) -> t.Iterator[dict[str, t.Any]]:
+        walk, plan, snapshot = self.walk, start.plan, start.snapshot
+        if snapshot is not None:
+            walk.use_snapshot_check()
+        answer, offset = start.answer, 0
+        while True:
+            self.on_page(answer.body)
+            items = [i for i in answer.body.get("items") or [] if isinstance(i, dict)]
+            checker.check(offset, items)
+            step = walk.accept(offset, answer.body)
+            kept, stop = narrow(step.items, plan)
+            yield from kept
+            if stop:
+                return
+            nxt = step.next_offset
+            if walk.check_due and snapshot is not None:
+                holds = self.requests.check(plan, snapshot, walk.total)
+                nxt = walk.checked(holds).next_offset
+            if snapshot is not None and walk.overlap:  # the check was given up
+                snapshot = None
+                source.overlap()
+            if nxt is None:
+                return
+            offset = nxt
+            answer = source.get(offset)
+
+    def _read_unordered(
+        self, source: PageSource, start: PassStart, checker: PageChecker
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """Page in the server's own order until the distinct records reach ``total``."""
+        part = self.requests.partition
+        seen: set[t.Hashable] = set()
+        total: int | None = None
+        answer = start.answer
+        for attempt in range(1, self.max_passes + 1):
+            offset = 0
+            if attempt > 1:
+                answer = source.get(0)
             while True:
                 self.on_page(answer.body)
-                step = walk.accept(offset, answer.body)
-                kept, stop = narrow(step.items, plan)
-                yield from kept
-                if stop:
-                    return
-                nxt = step.next_offset
-                if walk.check_due and snapshot is not None:
-                    holds = self.requests.check(plan, snapshot, walk.total)
-                    nxt = walk.checked(holds).next_offset
-                if snapshot is not None and walk.overlap:  # the check was given up
-                    snapshot = None
-                    self.source.overlap()
-                if nxt is None:
-                    return
-                offset = nxt
-                answer = self.source.get(offset)
-        finally:
-            self.source.close()
+                body = answer.body
+                items = [i for i in body.get("items") or [] if isinstance(i, dict)]
+                checker.check(offset, items)
+                found = body.get("total")
+                total = found if isinstance(found, int) and not isinstance(found, bool) else None
+                new = [i for i in items if part.key(i) not in seen]
+                seen.update(part.key(i) for i in new)
+                yield from narrow(new, start.plan)[0]
+                offset += len(items)
+                more = offset < total if total is not None else len(items) >= part.page_size
+                if not items or not more:
+                    break
+                answer = source.get(offset)
+            if total is None or len(seen) >= total:
+                return
+            self.log.info(
+                "%s: %d of %d distinct records after pass %d in the server's own order; "
+                "reading the list again",
+                part.stream,
+                len(seen),
+                total,
+                attempt,
+            )
+        msg = (
+            f"{part.stream}: the API returned {len(seen)} of {total} records after "
+            f"{self.max_passes} passes: it ignores or refuses sort={part.order} and its own "
+            "order changes between requests; no bookmark was advanced, run the sync again"
+        )
+        raise FlexAPIError(msg)
 
 
 class Prefetcher:

@@ -172,7 +172,7 @@ class Requester:
                 f" (incremental_strategy={strategy.value} is not supported by this API; "
                 "use auto or client)"
             )
-        raise FlexAPIError(msg, status=status)
+        raise FlexAPIError(msg, status=status, body=body)
 
     def _success(self, response: requests.Response, date: str | None, decode: bool) -> Answer:
         raw = response.content

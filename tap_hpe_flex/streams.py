@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from tap_hpe_flex.client import FlexStream
 from tap_hpe_flex.drift import default_key
-from tap_hpe_flex.incremental import FULL_PASS, Plan, Strategy, narrow
+from tap_hpe_flex.incremental import FULL_PASS, ID_ORDER, Plan, Strategy, narrow
 from tap_hpe_flex.odata import ODataFilter
 from tap_hpe_flex.partition import ListPartition
 from tap_hpe_flex.schemas import DEVICE_SCHEMA, ORDER_SCHEMA, ORDER_TRANSFORM_SCHEMA
@@ -48,6 +48,7 @@ class OrdersStream(FlexStream):
     filter_setting = "orders_filter"
     filterable_fields = ORDER_FILTER_FIELDS
     incremental = True
+    page_order = ID_ORDER
 
 
 class DevicesStream(FlexStream):
@@ -74,6 +75,7 @@ class DevicesStream(FlexStream):
         "billingTier",
     )
     incremental = True
+    page_order = ID_ORDER
 
 
 class DevicesByIdStream(DevicesStream):

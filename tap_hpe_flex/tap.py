@@ -181,6 +181,8 @@ class TapHpeFlex(RunHooks):
                 line = self.runtime.progress.summary_line(stream.name, stream.rate_limit_keys)
                 if line:
                     self.logger.info("%s", line)
+                if bad := stream.conformer.report():
+                    self.logger.warning("%s", bad)
         if summary := self.runtime.skips.summary():
             self.logger.warning("%s", summary)
 

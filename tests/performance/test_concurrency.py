@@ -138,14 +138,9 @@ def test_no_429_at_the_simulator_limit_with_requests_in_flight(make_simulator: A
     devices = [r for r in log if r["endpoint"] == "devices"]
     pages = [r for r in devices if r["query"]["limit"] == "10"]
     assert len(pages) == 28  # more than one window's 20: pacing was needed
-    # auto, full pass, updatedAt neither filterable nor sortable here: the two refused probes
-    # for a snapshot check (snapshot.py, sent together), then overlapping pages
-    probes = [r["query"] for r in devices if r not in pages and r["status"] == 400]
-    assert len(devices) == len(pages) + 2
-    assert sorted((q.get("filter", "")[:12], q.get("sort", "")) for q in probes) == [
-        ("", "updatedAt desc"),
-        ("updatedAt lt", ""),
-    ]
+    # auto, full pass: for 250 records two probes and a check (4) would cost more than the
+    # overlap (3), so nothing is probed and the pages overlap.
+    assert len(devices) == len(pages)
     # Requests really overlapped: some answer started before the previous one had ended.
     spans = sorted((r["time"], r["time"] + r["duration"]) for r in devices)
     overlapping = sum(b[0] < a[1] for a, b in itertools.pairwise(spans))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from flex_simulator.testing import list_page
-from tap_hpe_flex.incremental import Strategy, parse_timestamp
+from tap_hpe_flex.incremental import UPDATED_SORT, Strategy, parse_timestamp
 from tests.tap.helpers import UPDATED_AT_FORMS, clear_requests, run_tap, sim_requests, tap_config
 
 PAGE = 10
@@ -117,13 +117,19 @@ def plain_pass_requests(n: int, page: int = PAGE) -> int:
     return max(1, math.ceil(n / page))
 
 
+def _is_check(query: dict[str, str]) -> bool:
+    """The snapshot check's requests and probes ask about updatedAt; pages do not."""
+    return "updatedAt" in query.get("filter", "") + query.get("sort", "")
+
+
 @pytest.mark.parametrize("concurrency", [1, 8])
 @pytest.mark.parametrize(("strategy", "switches"), UPDATED_AT_FORMS)
 def test_snapshot_check_replaces_the_overlap_where_updated_at_filters_or_sorts(
     make_simulator: Any, strategy: str, switches: dict[str, bool], concurrency: int
 ) -> None:
-    # 250 devices at page 10: the overlap would cost 3 extra requests, the check costs 1.
-    # 120 orders: the overlap costs 2, the check 1. (An explicit strategy: no probe.)
+    # 250 devices at page 10: the overlap would cost 3 extra requests; the filter-form check
+    # costs 2 (unchanged count, changed list), the sort-form check 1. 120 orders: the overlap
+    # costs 2, so only the sort form is cheaper. (An explicit strategy: no probe.)
     sim = make_simulator(orders=120, devices=250, rate_limit=0, **switches)
     config = counting_config(
         sim,
@@ -133,42 +139,54 @@ def test_snapshot_check_replaces_the_overlap_where_updated_at_filters_or_sorts(
     result = run_tap(config, streams=("orders", "devices"))
     for stream, n in (("orders", 120), ("devices", 250)):
         ids = [r["id"] for r in result.records(stream)]
-        assert len(ids) == len(set(ids)) == n, stream  # no page overlaps: each record once
         log = sim_requests(sim, stream)
-        pages = [r for r in log if r["query"]["limit"] == str(PAGE)]
-        checks = [r["query"] for r in log if r not in pages]
-        assert len(pages) == plain_pass_requests(n) and len(checks) == 1, stream
-        assert sorted(int(r["query"]["offset"]) for r in pages) == list(range(0, n, PAGE))
-        if strategy == "filter":  # count what is unchanged since the pass began
-            assert checks[0]["limit"] == "0", stream
-            assert checks[0]["filter"].startswith("updatedAt lt '"), stream
-        else:  # the newest record must be older than the pass
-            assert (checks[0]["limit"], checks[0]["sort"]) == ("1", "updatedAt desc"), stream
+        pages = [r for r in log if not _is_check(r["query"])]
+        checks = [r["query"] for r in log if _is_check(r["query"])]
+        assert all(r["query"]["sort"] == "id asc" for r in pages), stream
         walk = result.tap.streams[stream].last_walk
-        assert walk is not None and (walk.checks, walk.check_failures) == (1, 0)
+        assert walk is not None
+        if stream == "orders" and strategy == "filter":  # the overlap is as cheap: kept
+            assert len(pages) == full_pass_requests(n) and checks == []
+            assert len(set(ids)) == n and walk.checks == 0
+            continue
+        assert len(ids) == len(set(ids)) == n, stream  # no page overlaps: each record once
+        assert len(pages) == plain_pass_requests(n), stream
+        assert sorted(int(r["query"]["offset"]) for r in pages) == list(range(0, n, PAGE))
+        if strategy == "filter":  # count what is unchanged since the pass began, list the rest
+            assert sorted(q["limit"] for q in checks) == ["0", str(PAGE)], stream
+            assert any(q["filter"].startswith("updatedAt lt '") for q in checks), stream
+            assert any(q["filter"].startswith("updatedAt ge '") for q in checks), stream
+        else:  # newest first: the records changed since the pass began, then older ones
+            assert [(q["limit"], q["sort"]) for q in checks] == [(str(PAGE), UPDATED_SORT)]
+        assert (walk.checks, walk.check_failures) == (1, 0)
 
 
 @pytest.mark.parametrize(("strategy", "switches"), UPDATED_AT_FORMS)
 def test_auto_probes_for_a_snapshot_check_once_for_a_large_full_pass(
     make_simulator: Any, strategy: str, switches: dict[str, bool]
 ) -> None:
-    # auto, no bookmark: nothing says yet whether updatedAt filters or sorts. 250 devices: the
-    # overlap would cost 3 extra requests, so a probe plus the check (2) is worth it; for 120
-    # orders (2 extra) it is not, and orders keep the overlap. Both forms are probed together;
-    # the filter form wins when both work.
-    sim = make_simulator(orders=120, devices=250, rate_limit=0, **switches)
+    # auto, no bookmark: nothing says yet whether updatedAt filters or sorts. 400 devices: the
+    # overlap would cost 5 extra requests, so two probes (sent together) and a check are worth
+    # it; for 120 orders (2 extra) they are not, and orders keep the overlap. The filter form
+    # wins when both work.
+    sim = make_simulator(orders=120, devices=400, rate_limit=0, **switches)
     config = counting_config(sim)
     result = run_tap(config, streams=("orders", "devices"))
-    assert len(result.records("devices")) == 250 and len(result.records("orders")) == 120
+    assert len(result.records("devices")) == 400 and len(result.records("orders")) == 120
     devices = sim_requests(sim, "devices")
-    extra = [(r["query"]["limit"], r["query"].get("sort"), r["status"]) for r in devices]
-    extra = sorted((e for e in extra if e[0] != str(PAGE)), key=str)
-    sort_probe, sort_refused = ("1", "updatedAt desc", 200), ("1", "updatedAt desc", 400)
+    asked = [r for r in devices if _is_check(r["query"])]
+    extra = sorted(
+        ((r["query"]["limit"], r["query"].get("sort"), r["status"]) for r in asked), key=str
+    )
+    sort_probe, sort_refused = ("1", UPDATED_SORT, 200), ("1", UPDATED_SORT, 400)
     if strategy == "filter":  # both probes (sort refused here), then the filter-form check
-        assert extra == sorted([("0", None, 200), sort_refused, ("0", None, 200)], key=str)
+        checks = [("0", None, 200), (str(PAGE), "id asc", 200)]
+        assert extra == sorted([("0", None, 200), sort_refused, *checks], key=str)
     else:  # the filter probe refused, the sort probe accepted, then the sort-form check
-        assert extra == sorted([("0", None, 400), sort_probe, sort_probe], key=str)
-    assert len(devices) == plain_pass_requests(250) + len(extra)
+        assert extra == sorted(
+            [("0", None, 400), sort_probe, (str(PAGE), UPDATED_SORT, 200)], key=str
+        )
+    assert len(devices) == plain_pass_requests(400) + len(extra)
     assert len(sim_requests(sim, "orders")) == full_pass_requests(120)
     # the probes settled the run's incremental strategy for the endpoint, filter preferred
     assert result.tap.runtime.strategies.chosen("devices") is Strategy(strategy)

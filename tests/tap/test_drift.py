@@ -157,10 +157,10 @@ def test_overlap_extra_and_when_a_check_pays() -> None:
     assert [overlap_extra(n, 100) for n in sizes] == [0, 0, 0, 0, 1, 1, 3]
     assert overlap_extra(200_000, 100) == 21  # 2,021 overlapping pages instead of 2,000
     assert overlap_extra(1_000, 1) == 0  # page_size 1 cannot overlap
-    assert not check_pays(9_900, 100, probe_needed=False)  # overlap +1 = check +1: keep overlap
-    assert check_pays(20_000, 100, probe_needed=False)
-    assert check_pays(20_000, 100, probe_needed=True)  # 3 > probe + check
-    assert not check_pays(15_000, 100, probe_needed=True)  # 2 = probe + check
+    assert not check_pays(9_900, 100, cost=1)  # overlap +1 = check +1: keep overlap
+    assert check_pays(20_000, 100, cost=2)
+    assert not check_pays(20_000, 100, cost=3)  # 3 = probe + two-request check
+    assert check_pays(40_000, 100, cost=4)  # 5 > two probes + two-request check
 
 
 def test_quiet_list_read_without_overlap_then_checked_once() -> None:
