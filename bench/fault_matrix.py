@@ -8,6 +8,13 @@ many 429s the tap received, the device requests made and the wall time. Backoff 
 shortened (tenths of a second) so the matrix runs in about a minute; waits the server names
 (rate-limit resets, ``retryAfterSeconds``) are honoured as sent.
 
+The rows after the drift ones play the unhelpful backends of ``docs/simulator.md``: ties
+reshuffled on every request (orders, whose default sort ties), an order, a filter or a sort
+accepted but not applied, steady churn, and values of the wrong type or none. For the two-sync
+rows of an ignored filter or sort, "expected" is the records changed between the syncs and
+"delivered" those the second sync emitted; for bad values, records whose id or updatedAt is
+unusable cannot be delivered and are reported by the tap (their number is in the row's name).
+
 Run: ``.venv/bin/python bench/fault_matrix.py`` (prints a Markdown table).
 """
 
@@ -25,7 +32,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flex_simulator.server import FlexSimulator
-from flex_simulator.testing import list_page, running_simulator
+from flex_simulator.testing import (
+    bad_value_ids,
+    list_page,
+    running_simulator,
+    share_order_end_dates,
+)
 from tap_hpe_flex.errors import FlexUserError
 from tap_hpe_flex.tap import TapHpeFlex
 from tests.reliability.helpers import all_ids, fast_config
@@ -71,7 +83,54 @@ def _count(sim: FlexSimulator) -> tuple[int, int, int]:
     return injected, got_429, len(sim.requests("devices"))
 
 
-Scenario = Callable[[FlexSimulator], list[RunResult]]
+@dataclass
+class Tally:
+    """What a scenario itself says must arrive, and what did (instead of every device id)."""
+
+    expected: set[str]
+    delivered: set[str]
+    note: str = ""
+
+
+Scenario = Callable[[FlexSimulator], "list[RunResult] | Tally"]
+
+
+def _tied_orders(page_size: int) -> Scenario:
+    def run(sim: FlexSimulator) -> Tally:
+        share_order_end_dates(sim, 7)
+        writer = CollectingWriter()
+        tap = TapHpeFlex(config=fast_config(sim, page_size=page_size), message_writer=writer)
+        select_only(tap, "orders")
+        note = ""
+        try:
+            tap.sync_all()
+        except FlexUserError as exc:  # loud: one line, no bookmark advanced
+            note = f"sync failed with: {str(exc).split(': ', 1)[1][:60]}..."
+        delivered = {r["id"] for r in RunResult(tap, writer.messages).records("orders")}
+        return Tally(all_ids(sim, "orders"), delivered, note)
+
+    return run
+
+
+def _changed_between(strategy: str) -> Scenario:
+    def run(sim: FlexSimulator) -> Tally:
+        config = fast_config(sim, incremental_strategy=strategy, page_size=50)
+        first = run_tap(config, streams=("devices",))
+        results = sim.mutate([{"op": "update", "resource": "devices", "count": 150}])
+        changed = {str(i) for i in results[0]["ids"]}
+        second = run_tap(config, state=first.state, streams=("devices",))
+        return Tally(changed, {r["id"] for r in second.records("devices")} & changed)
+
+    return run
+
+
+def _bad_values(sim: FlexSimulator) -> Tally:
+    result = run_tap(fast_config(sim, page_size=50), streams=("devices",))
+    spoiled = bad_value_ids(sim, "devices")
+    unusable = {i for i, f in spoiled.items() if {"id", "updatedAt"} & set(f)}
+    expected = all_ids(sim, "devices") - unusable
+    delivered = {r["id"] for r in result.records("devices") if r.get("id")}
+    return Tally(expected, delivered, f"{len(unusable)} unusable, reported")
 
 
 def _one_sync(**config: Any) -> Scenario:
@@ -191,6 +250,40 @@ def scenarios() -> list[tuple[str, dict[str, Any], Scenario | str]]:
             "snapshot-churn",
         ),
         (
+            "ties in the default sort, reshuffled per request (orders; sort=id asc)",
+            {"unstable_ties": True, "rate_limit": 0, "orders": 3000},
+            _tied_orders(10),
+        ),
+        (
+            "ties reshuffled and every sort ignored (orders; distinct ids re-read)",
+            {"unstable_ties": True, "sort_mode": "ignore", "rate_limit": 0, "orders": 3000},
+            _tied_orders(100),
+        ),
+        (
+            "updatedAt filter accepted, not applied: 150 changed between 2 syncs",
+            {"updated_filter": "ignore", "rate_limit": 0},
+            _changed_between("filter"),
+        ),
+        (
+            "sort=updatedAt desc accepted, not applied: 150 changed between 2 syncs",
+            {"updated_sort": "ignore", "rate_limit": 0},
+            _changed_between("sort"),
+        ),
+        (
+            "steady churn, 1 update per 0.05 s, during a snapshot-check pass (page 20)",
+            {"updated_filter": True, "churn_interval_s": 0.05, "rate_limit": 0},
+            _one_sync(incremental_strategy="filter", page_size=20),
+        ),
+        (
+            "bad values: nulls, strings for integers, missing ids, garbage updatedAt",
+            {
+                "bad_values": "devices.serialNumber=null@5,devices.generation=string@7,"
+                "devices.id=missing@25,devices.updatedAt=garbage@30",
+                "rate_limit": 0,
+            },
+            _bad_values,
+        ),
+        (
             "crash mid-sync, rerun from last STATE",
             {"server_error_retry_after_s": 1},
             _crash_and_resume,
@@ -228,14 +321,18 @@ def drift_recipe(name: str, sim: FlexSimulator) -> Scenario:
 
 def run_row(name: str, sim_settings: dict[str, Any], scenario: Scenario | str) -> Row:
     """Run one scenario on a fresh simulator and account for every record."""
-    with running_simulator(orders=1, devices=DEVICES, **sim_settings) as sim:
+    with running_simulator(**{"orders": 1, "devices": DEVICES, **sim_settings}) as sim:
         run = drift_recipe(scenario, sim) if isinstance(scenario, str) else scenario
         started = time.perf_counter()
         runs = run(sim)
         seconds = time.perf_counter() - started
         injected, got_429, requests = _count(sim)
-        expected = all_ids(sim, "devices")
-        delivered = _ids(*runs)
+        requests += len(sim.requests("orders"))
+        if isinstance(runs, Tally):
+            expected, delivered = runs.expected, runs.delivered
+            name = f"{name} ({runs.note})" if runs.note else name
+        else:
+            expected, delivered = all_ids(sim, "devices"), _ids(*runs)
     return Row(
         name,
         injected,
@@ -253,7 +350,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     print(
         "| fault | faults injected | records expected | delivered | lost | 429s received "
-        "| device requests | time (s) |"
+        "| requests (devices, orders) | time (s) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, settings, scenario in scenarios():

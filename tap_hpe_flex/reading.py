@@ -162,7 +162,7 @@ class PartitionReader:
         on_page: t.Callable[[dict[str, t.Any]], None],
         on_date: t.Callable[[str | None], None],
         log: logging.Logger | logging.LoggerAdapter[t.Any],
-        max_passes: int = 5,
+        max_passes: int = 8,
     ) -> None:
         self.requests = requests
         self.source = source
