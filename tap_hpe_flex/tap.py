@@ -136,12 +136,20 @@ class TapHpeFlex(RunHooks):
         self.runtime.begin_run()
 
     def after_sync(self, *, failed: bool) -> None:
-        """Stop what was fetched ahead, log one summary per stream, name skipped tenants."""
+        """Stop what was fetched ahead, write the final STATE, log summaries, name skipped tenants.
+
+        Only the final STATE of a successful run carries the full-table passes' new key sets:
+        every earlier STATE (and that of a failed or interrupted run) keeps the previous ones,
+        so a run that stops halfway never makes the next one forget what it compares with.
+        """
         for stream in self.streams.values():
             if isinstance(stream, FlexStream):
                 stream.prefetcher.close()
         self.runtime.close()
         if not failed:  # the run's last message: the final state, after every record
+            for stream in self.streams.values():
+                if isinstance(stream, FlexStream):  # new key sets: in this STATE only
+                    stream.store_key_sets()
             self.write_message(singer.StateMessage(value=self.state))
         self.log_summaries()
         if not failed and self.runtime.skips and self.settings.fail_on_skipped_tenants:

@@ -1,0 +1,144 @@
+"""Full-table passes: one table version per run, key sets, deletion markers, ACTIVATE_VERSION.
+
+Why a layer of its own: a full-table pass (``order_transforms`` always; ``orders``/``devices``
+when the catalog says FULL_TABLE) is the only kind of pass that can see deletions, and what it
+emits is a contract with the loaders (docs/deletions.md, measured by
+tests/e2e/test_loader_deletions.py): every RECORD carries the run's version; after the stream's
+last record, and only when every partition was read to the end and the guard allowed it, one
+deletion marker per vanished key (no version) and then ``ACTIVATE_VERSION``; the new key sets go
+into the run's final STATE only. The decisions themselves are ``deletions.StreamPass`` (no SDK);
+this class connects them to the stream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import typing as t
+
+import singer_sdk.singerlib as singer
+from singer_sdk.mapper import RemoveRecordTransform
+
+from tap_hpe_flex.deletions import KeyCollector, PassOutcome, StreamPass
+from tap_hpe_flex.keysets import scope_fingerprint
+from tap_hpe_flex.sdk_private import FastRecordMessages
+
+if t.TYPE_CHECKING:
+    from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context
+
+    from tap_hpe_flex.settings import Settings
+
+FULL_TABLE = "FULL_TABLE"
+
+
+def _ignore(item: dict[str, t.Any]) -> None:
+    """Collect nothing: the key step of a pass that keeps no key sets."""
+
+
+class VersionedPasses(FastRecordMessages):
+    """The full-table side of a Flex stream (see the module docstring)."""
+
+    settings: Settings
+    flex_tap: Tap
+    filter_setting: str | None
+    #: This run's full-table pass (None until it starts, or when the stream is incremental).
+    full_pass: StreamPass | None = None
+    #: What the pass ended with (None until every partition was read or given up).
+    pass_outcome: PassOutcome | None = None
+
+    @property
+    def full_table(self) -> bool:
+        """Whether this run reads the stream whole (FULL_TABLE): versioned, with key sets."""
+        return self.replication_method == FULL_TABLE
+
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        """Never the SDK's ACTIVATE_VERSION: it comes before the records and would empty a table.
+
+        The tap sends its own after a complete pass (:meth:`end_pass`), whatever the config says.
+        """
+        return False
+
+    def key_field(self, context: Context | None) -> str:
+        """Return the field of a raw item that a partition's key set holds (its ``id``)."""
+        return "id"
+
+    @property
+    def key_scope(self) -> str | None:
+        """What the pass was asked for (its filter); a key set of another scope is not compared."""
+        return scope_fingerprint(filter=self.settings.filters.get(self.filter_setting or ""))
+
+    @property
+    def key_universe(self) -> tuple[str, ...] | None:
+        """The only keys that may be marked deleted (None: any)."""
+        return None
+
+    def key_collector(
+        self, context: Context | None, keys: KeyCollector | None
+    ) -> t.Callable[[dict[str, t.Any]], None]:
+        """Return the per-record step that collects a partition's keys (a no-op without one)."""
+        if keys is None:
+            return _ignore
+        field, append = self.key_field(context), keys.batch.append
+        return lambda item: append(item.get(field))
+
+    def begin_pass(self) -> StreamPass | None:
+        """Start this run's full-table pass at its first partition (None when incremental)."""
+        if self.full_pass is None and self.full_table:
+            settings = self.settings
+            self.table_version = int(time.time() * 1000)
+            self.full_pass = StreamPass(
+                self.name,
+                self.primary_keys,
+                self.stream_state.get("keysets"),
+                partitions=len(self.partitions or ()),
+                max_keys=settings.deletion_max_keys,
+                max_share=settings.deletion_max_share,
+                scope=self.key_scope,
+                universe=self.key_universe,
+            )
+        return self.full_pass
+
+    def end_pass(self, full_pass: StreamPass) -> None:
+        """After the pass's last record: deletion markers, then ACTIVATE_VERSION, if allowed.
+
+        Markers carry only the key and ``_sdc_deleted_at`` and no version (see
+        docs/deletions.md); they are written directly, never through the record conformer.
+        The new key sets wait for the run's final STATE (:meth:`store_key_sets`).
+        """
+        now = dt.datetime.now(tz=dt.timezone.utc)
+        outcome = self.pass_outcome = full_pass.finish(now)
+        for line in outcome.notes:
+            self.logger.info("%s", line)
+        for line in outcome.warnings:
+            self.logger.warning("%s", line)
+        maps = [m for m in self.stream_maps if not isinstance(m, RemoveRecordTransform)]
+        for marker in outcome.markers:
+            for stream_map in maps:
+                mapped = stream_map.transform(marker)
+                if mapped is not None:
+                    self.flex_tap.write_message(
+                        singer.RecordMessage(
+                            stream=stream_map.stream_alias, record=mapped, time_extracted=now
+                        )
+                    )
+        if outcome.markers:
+            self.logger.info(
+                "%s: %d record(s) vanished since the last complete pass: marked deleted",
+                self.name,
+                len(outcome.markers),
+            )
+        if outcome.activate and self.table_version is not None:
+            for stream_map in maps:
+                self.flex_tap.write_message(
+                    singer.ActivateVersionMessage(
+                        stream=stream_map.stream_alias, version=self.table_version
+                    )
+                )
+
+    def store_key_sets(self) -> None:
+        """Put the pass's key sets into the state (only for the run's final STATE)."""
+        outcome = self.pass_outcome
+        if outcome is not None and outcome.keysets is not None:
+            self.stream_state["keysets"] = outcome.keysets
