@@ -260,7 +260,8 @@ class FlexStream(VersionedPasses):
         """Read a partition, counting progress; in MSP mode skip a tenant that refuses.
 
         In a full-table pass the partition's keys are collected (one list append per record)
-        and the last partition ends the pass (:meth:`end_pass`) after its last record.
+        and the last partition ends the pass (:meth:`end_pass`); what that pass may emit waits
+        for the end of the run (:meth:`finish_run`).
         """
         install_redactor()  # idempotent: covers handlers added after the tap was built
         self.runtime.begin_partition()

@@ -3,11 +3,11 @@
 Why a layer of its own: a full-table pass (``order_transforms`` always; ``orders``/``devices``
 when the catalog says FULL_TABLE) is the only kind of pass that can see deletions, and what it
 emits is a contract with the loaders (docs/deletions.md, measured by
-tests/e2e/test_loader_deletions.py): every RECORD carries the run's version; after the stream's
-last record, and only when every partition was read to the end and the guard allowed it, one
-deletion marker per vanished key (no version) and then ``ACTIVATE_VERSION``; the new key sets go
-into the run's final STATE only. The decisions themselves are ``deletions.StreamPass`` (no SDK);
-this class connects them to the stream.
+tests/e2e/test_loader_deletions.py): every RECORD carries the run's version; after the run's
+last record, only when the run succeeded, every partition of the stream was read to the end and
+the guard allowed it, one deletion marker per vanished key (no version) and then
+``ACTIVATE_VERSION``; the new key sets go into the run's final STATE only. The decisions
+themselves are ``deletions.StreamPass`` (no SDK); this class connects them to the stream.
 """
 
 from __future__ import annotations
@@ -101,18 +101,29 @@ class VersionedPasses(FastRecordMessages):
         return self.full_pass
 
     def end_pass(self, full_pass: StreamPass) -> None:
-        """After the pass's last record: deletion markers, then ACTIVATE_VERSION, if allowed.
+        """After the pass's last partition: judge it (log the guard's warnings now, once).
 
-        Markers carry only the key and ``_sdc_deleted_at`` and no version (see
-        docs/deletions.md); they are written directly, never through the record conformer.
-        The new key sets wait for the run's final STATE (:meth:`store_key_sets`).
+        What it may emit waits for the end of a successful run (:meth:`finish_run`).
         """
-        now = dt.datetime.now(tz=dt.timezone.utc)
-        outcome = self.pass_outcome = full_pass.finish(now)
+        outcome = self.pass_outcome = full_pass.finish(dt.datetime.now(tz=dt.timezone.utc))
         for line in outcome.notes:
             self.logger.info("%s", line)
         for line in outcome.warnings:
             self.logger.warning("%s", line)
+
+    def finish_run(self) -> None:
+        """At the end of a successful run: markers, then ACTIVATE_VERSION, then the key sets.
+
+        Why at the run's end, after every stream's records: a run that fails or is interrupted
+        anywhere sends no marker and no ACTIVATE_VERSION at all, so it deletes nothing. Markers
+        carry only the key and ``_sdc_deleted_at`` and no version (docs/deletions.md); they are
+        written directly, never through the record conformer. The key sets go into the state
+        for the run's final STATE, which the tap writes next.
+        """
+        outcome = self.pass_outcome
+        if outcome is None:
+            return
+        now = dt.datetime.now(tz=dt.timezone.utc)
         maps = [m for m in self.stream_maps if not isinstance(m, RemoveRecordTransform)]
         for marker in outcome.markers:
             for stream_map in maps:
@@ -136,9 +147,5 @@ class VersionedPasses(FastRecordMessages):
                         stream=stream_map.stream_alias, version=self.table_version
                     )
                 )
-
-    def store_key_sets(self) -> None:
-        """Put the pass's key sets into the state (only for the run's final STATE)."""
-        outcome = self.pass_outcome
-        if outcome is not None and outcome.keysets is not None:
+        if outcome.keysets is not None:
             self.stream_state["keysets"] = outcome.keysets

@@ -216,20 +216,29 @@ def test_a_failed_pass_deletes_nothing_and_keeps_the_previous_key_sets(
     catalog = full_table_catalog(config, ("orders", "devices"))
     first = sync(config, catalog)
     gone = [r["id"] for r in first.records("devices")[:2]]
-    sim.mutate([{"op": "delete", "resource": "devices", "ids": gone}])
-    sim.script_faults("devices", ["pass", "pass", *["500"] * 20])
+    gone_order = first.records("orders")[0]["id"]
+    sim.mutate(
+        [
+            {"op": "delete", "resource": "devices", "ids": gone},
+            {"op": "delete", "resource": "orders", "id": gone_order},
+        ]
+    )
+    sim.script_faults("orders", ["pass", "pass", *["500"] * 20])  # orders is synced last
     with pytest.raises(FlexUserError) as failed:
         sync(config, catalog, first.state)
     broken: RunResult = failed.value.result  # type: ignore[attr-defined]
-    assert broken.records("devices"), "the pass read some pages before failing"
-    assert not markers(broken, "devices") and not activations(broken, "devices")
-    assert not broken.records("order_transforms")  # never reached
+    assert broken.records("orders"), "the pass read some pages before failing"
+    # devices (read first) was complete, but a failed run sends nothing for any stream.
+    assert broken.records("devices") and broken.tap.streams["devices"].pass_outcome is not None
+    assert not [m for m in broken.messages if m["type"] == "ACTIVATE_VERSION"]
+    assert not markers(broken, "devices") and not markers(broken, "orders")
     for state in states(broken):
         assert all(keysets(state, s) == keysets(first.state, s) for s in STREAMS)
 
     sim.faults.clear()
     rerun = sync(config, catalog, broken.state)
     assert sorted(m["record"]["id"] for m in markers(rerun, "devices")) == sorted(gone)
+    assert [m["record"]["id"] for m in markers(rerun, "orders")] == [gone_order]
     assert activations(rerun, "devices")
 
 
