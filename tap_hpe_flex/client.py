@@ -279,7 +279,8 @@ class FlexStream(VersionedPasses):
         progress = self.runtime.progress
         part = progress.start(self.name, self.partition_label(context))
         keys = full_pass.begin() if full_pass is not None else None
-        collect = self.key_collector(context, keys)
+        append = keys.batch.append if keys is not None else None
+        field = self.key_field(context)
         pending = 0
         try:
             for record in self.read_partition(context, part):
@@ -289,7 +290,8 @@ class FlexStream(VersionedPasses):
                     pending = 0
                     if keys is not None:
                         keys.absorb()
-                collect(record)
+                if append is not None:  # a full-table pass: one list append per record
+                    append(record.get(field))
                 yield record
         except FlexUserError as exc:
             reason = tenant_failure(exc) if workspace else None

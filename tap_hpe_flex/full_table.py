@@ -19,7 +19,7 @@ import typing as t
 import singer_sdk.singerlib as singer
 from singer_sdk.mapper import RemoveRecordTransform
 
-from tap_hpe_flex.deletions import KeyCollector, PassOutcome, StreamPass
+from tap_hpe_flex.deletions import PassOutcome, StreamPass
 from tap_hpe_flex.keysets import scope_fingerprint
 from tap_hpe_flex.sdk_private import FastRecordMessages
 
@@ -30,10 +30,6 @@ if t.TYPE_CHECKING:
     from tap_hpe_flex.settings import Settings
 
 FULL_TABLE = "FULL_TABLE"
-
-
-def _ignore(item: dict[str, t.Any]) -> None:
-    """Collect nothing: the key step of a pass that keeps no key sets."""
 
 
 class VersionedPasses(FastRecordMessages):
@@ -73,15 +69,6 @@ class VersionedPasses(FastRecordMessages):
     def key_universe(self) -> tuple[str, ...] | None:
         """The only keys that may be marked deleted (None: any)."""
         return None
-
-    def key_collector(
-        self, context: Context | None, keys: KeyCollector | None
-    ) -> t.Callable[[dict[str, t.Any]], None]:
-        """Return the per-record step that collects a partition's keys (a no-op without one)."""
-        if keys is None:
-            return _ignore
-        field, append = self.key_field(context), keys.batch.append
-        return lambda item: append(item.get(field))
 
     def begin_pass(self) -> StreamPass | None:
         """Start this run's full-table pass at its first partition (None when incremental)."""

@@ -1,13 +1,14 @@
 """End-to-end: records deleted upstream leave the dbt marts, whichever table shape the loader left.
 
 Run 1 is the real chain (`meltano run tap-hpe-flex target-duckdb dbt-duckdb:run`) with
-target-duckdb's metadata columns off and the tap's `_sdc_deleted_at` declaration mapped away, so
-the staging models meet tables without `_sdc_deleted_at` (as before deletions existed). Then devices and one
-partner's orders are deleted in the simulator through its admin API, as the demo does, and the
-deletion markers the tap emits after a complete pass (tap_hpe_flex.deletions, the tap's own
-SCHEMA) go through `meltano invoke target-duckdb` with hard_delete off: the rows stay, marked.
-dbt runs again; every mart must equal the aggregates of the API's remaining records, the marked
-rows must still be in the loaded tables, and no staging model may show them.
+target-duckdb's metadata columns off and the tap's `_sdc_deleted_at` declaration mapped away,
+so the staging models meet tables without `_sdc_deleted_at` (as before deletions existed).
+Then devices and one partner's orders are deleted in the simulator through its admin API, as
+the demo does, and the deletion markers the tap emits after a complete pass
+(tap_hpe_flex.deletions, the tap's own SCHEMA) go through `meltano invoke target-duckdb` with
+hard_delete off: the rows stay, marked. dbt runs again; every mart must equal the aggregates of
+the API's remaining records, the marked rows must still be in the loaded tables, and no staging
+model may show them.
 """
 
 from __future__ import annotations
