@@ -52,7 +52,7 @@ class VersionedPasses(FastRecordMessages):
     def emit_activate_version_messages(self) -> bool:
         """Never the SDK's ACTIVATE_VERSION: it comes before the records and would empty a table.
 
-        The tap sends its own after a complete pass (:meth:`end_pass`), whatever the config says.
+        The tap sends its own after a complete pass (:meth:`finish_run`), whatever the config says.
         """
         return False
 
