@@ -17,6 +17,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_hpe_flex.conform import RecordConformer
 from tap_hpe_flex.drift import default_key
 from tap_hpe_flex.errors import FlexAPIError, FlexUserError, TokenRefusedError
+from tap_hpe_flex.full_table import VersionedPasses
 from tap_hpe_flex.incremental import (
     canonical_timestamp,
     minus_margin,
@@ -33,7 +34,6 @@ from tap_hpe_flex.reading import (
     SequentialPages,
 )
 from tap_hpe_flex.redact import install as install_redactor
-from tap_hpe_flex.sdk_private import FastRecordMessages
 from tap_hpe_flex.tenants import WHOLE_TENANT, tenant_failure
 from tap_hpe_flex.transport import endpoint_key
 
@@ -54,7 +54,7 @@ def context_key(context: Context | None) -> tuple[tuple[str, t.Any], ...]:
     return tuple(sorted((context or {}).items()))
 
 
-class FlexStream(FastRecordMessages):
+class FlexStream(VersionedPasses):
     """The SDK hooks shared by the Flex streams (see the module docstring)."""
 
     #: API path under ``api_url``, e.g. ``/flex/v1beta1/orders``.
@@ -74,6 +74,7 @@ class FlexStream(FastRecordMessages):
 
     def __init__(self, tap: Tap, runtime: FlexRuntime) -> None:
         self.runtime = runtime
+        self.flex_tap = tap
         self.settings = runtime.settings
         super().__init__(tap)
         if self.settings.msp:
@@ -173,8 +174,11 @@ class FlexStream(FastRecordMessages):
 
     # --- bookmarks ------------------------------------------------------------------------------
     def starting_bookmark(self, context: Context | None) -> dt.datetime | None:
-        """Return the bookmark of the previous run, or ``start_date`` (whichever is later)."""
-        if not self.incremental:
+        """Return the bookmark of the previous run, or ``start_date`` (whichever is later).
+
+        None for a full-table pass: nothing may narrow it, or unread keys would look deleted.
+        """
+        if not self.incremental or self.full_table:
             return None
         previous = self.get_context_state(context).get("replication_key_value")
         found = [parse_timestamp(v) for v in (previous, self.settings.start_date) if v]
@@ -182,7 +186,7 @@ class FlexStream(FastRecordMessages):
 
     def get_replication_key_signpost(self, context: Context | None = None) -> t.Any:
         """Cap bookmarks at the run's start minus a margin (lowered to the server's Date)."""
-        if not self.is_timestamp_replication_key:
+        if not self.is_timestamp_replication_key or self.full_table:
             return None
         now = dt.datetime.now(tz=dt.timezone.utc)
         if self.runtime.started_at is not None:  # pages may have been read since then
@@ -195,7 +199,7 @@ class FlexStream(FastRecordMessages):
         A record updated while the run reads must be read again by the next run; without a cap
         in the partition's state, its bookmark would be its newest record.
         """
-        if not self.is_timestamp_replication_key:
+        if not self.is_timestamp_replication_key or self.full_table:
             return
         cap = self.get_replication_key_signpost(context)
         server_now = parse_http_date(date)
@@ -257,19 +261,30 @@ class FlexStream(FastRecordMessages):
         )
 
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """Read a partition, counting progress; in MSP mode skip a tenant that refuses."""
+        """Read a partition, counting progress; in MSP mode skip a tenant that refuses.
+
+        In a full-table pass the partition's keys are collected (one list append per record)
+        and the last partition ends the pass (:meth:`end_pass`); what that pass may emit waits
+        for the end of the run (:meth:`finish_run`).
+        """
         install_redactor()  # idempotent: covers handlers added after the tap was built
         self.runtime.begin_partition()
+        full_pass = self.begin_pass()
         workspace = self.workspace_of(context)
         if workspace and self.runtime.skips.is_skipped(workspace, self.permission):
             self.logger.info("%s: tenant %s is skipped in this run", self.name, workspace)
             if (source := self.prefetcher.take(context_key(context))) is not None:
                 source.close()
+            if full_pass is not None and full_pass.unread(context):
+                self.end_pass(full_pass)
             return
         self._warn_old_state()
         self.cap_bookmark(context, None)
         progress = self.runtime.progress
         part = progress.start(self.name, self.partition_label(context))
+        keys = full_pass.begin() if full_pass is not None else None
+        append = keys.batch.append if keys is not None else None
+        field = self.key_field(context)
         pending = 0
         try:
             for record in self.read_partition(context, part):
@@ -277,6 +292,10 @@ class FlexStream(FastRecordMessages):
                 if pending == _PROGRESS_BATCH:
                     progress.record(part, pending)
                     pending = 0
+                    if keys is not None:
+                        keys.absorb()
+                if append is not None:  # a full-table pass: one list append per record
+                    append(record.get(field))
                 yield record
         except FlexUserError as exc:
             reason = tenant_failure(exc) if workspace else None
@@ -288,9 +307,15 @@ class FlexStream(FastRecordMessages):
             self.runtime.skips.skip(workspace, WHOLE_TENANT if whole else self.permission, reason)
             # Records read before the failure were emitted, but the bookmark must not move.
             self.get_context_state(context).pop("progress_markers", None)
+            keys = None  # not read to the end: the pass is incomplete
         finally:
             progress.record(part, pending)
             progress.finish(part, ", ".join(sorted(self._strategies)) or None)
+        if full_pass is None:
+            return
+        ended = full_pass.unread(context) if keys is None else full_pass.complete(context, keys)
+        if ended:
+            self.end_pass(full_pass)
 
     def _warn_old_state(self) -> None:
         if self._old_state_warned or not self.settings.msp:

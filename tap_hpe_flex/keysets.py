@@ -107,7 +107,12 @@ def scope_fingerprint(**parts: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _overflow(max_keys: int, count: int, scope: str | None) -> dict[str, Any]:
+def overflow_encoding(max_keys: int, count: int, scope: str | None = None) -> dict[str, Any]:
+    """Encode a partition above the bound: no keys, only how many there were.
+
+    The next pass then gets no deletion markers for it, but the guard still compares counts
+    (``deletions.judge_counts``) before an ``ACTIVATE_VERSION`` is sent.
+    """
     encoded: dict[str, Any] = {"format": KEYSET_FORMAT, "count": count, "overflow": True}
     encoded["max_keys"] = max_keys
     return encoded if scope is None else {**encoded, "scope": scope}
@@ -125,7 +130,7 @@ def encode_keys(
     """
     distinct = set(keys)
     if len(distinct) > max_keys:
-        return _overflow(max_keys, len(distinct), scope)
+        return overflow_encoding(max_keys, len(distinct), scope)
     ordered = sorted(distinct)
     if ordered and all(_is_canonical_uuid(k) for k in ordered):
         codec, data = UUID_CODEC, _encode_uuids(ordered)
@@ -226,5 +231,5 @@ class PassKeys:
     def encoded(self) -> dict[str, Any]:
         """Return the encoding to store once the pass is complete (see :func:`encode_keys`)."""
         if self.overflowed:
-            return _overflow(self.max_keys, self.delivered, self.scope)
+            return overflow_encoding(self.max_keys, self.delivered, self.scope)
         return encode_keys(self._keys, max_keys=self.max_keys, scope=self.scope)

@@ -6,14 +6,16 @@ releases those tests pass on):
 
 1. ``Stream._generate_record_messages`` (overridden): the SDK applies the catalog's selection mask
    to every record even when every property is selected, and its conformance already ran in
-   ``post_process`` (``conform.py``); skipping that work is a third of the per-record CPU.
-2. ``Stream._stream_version``: the table version the SDK's ACTIVATE_VERSION announced, which every
-   RECORD must carry (read only).
-3. ``helpers._typing.conform_record_data_types``: the SDK's own conformance, used for the rare
+   ``post_process`` (``conform.py``); skipping that work is a third of the per-record CPU. The
+   override also stamps the tap's own table version (:attr:`FastRecordMessages.table_version`,
+   set for full-table passes) instead of the SDK's, whose ACTIVATE_VERSION would come before the
+   records (the tap sends its own after them, see docs/deletions.md).
+2. ``helpers._typing.conform_record_data_types``: the SDK's own conformance, used for the rare
    record that does not already match the schema, so unknown fields are dropped with the SDK's
    warning exactly as in any other SDK tap.
-4. ``Tap.sync_all`` (marked final, extended): the SDK has no end-of-run hook; the extension only
-   adds :meth:`RunHooks.after_sync` after the SDK's own sync, which logs the run's summaries.
+3. ``Tap.sync_all`` (marked final, extended): the SDK has no end-of-run hook; the extension only
+   adds :meth:`RunHooks.after_sync` after the SDK's own sync, which logs the run's summaries and
+   writes the final STATE.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ __all__ = ["FastRecordMessages", "RunHooks", "TypeConformanceLevel", "conform_re
 
 
 class FastRecordMessages(Stream):
-    """A stream whose RECORD messages skip the selection mask when every property is selected."""
+    """A stream whose RECORD messages skip the selection mask when every property is selected.
+
+    Every RECORD carries :attr:`table_version` (None: no version, as for incremental passes).
+    """
+
+    #: The version of this run's full-table pass (milliseconds since the epoch), or None.
+    table_version: int | None = None
 
     def _all_fields_selected(self) -> bool:
         mask = self.mask
@@ -44,8 +52,11 @@ class FastRecordMessages(Stream):
         self, record: dict
     ) -> t.Generator[singer.RecordMessage, None, None]:
         """Generate RECORD messages as the SDK does, minus the mask when nothing is deselected."""
+        version = self.table_version
         if not self._all_fields_selected():
-            yield from super()._generate_record_messages(record)
+            for message in super()._generate_record_messages(record):
+                message.version = version
+                yield message
             return
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
@@ -53,7 +64,7 @@ class FastRecordMessages(Stream):
                 yield singer.RecordMessage(
                     stream=stream_map.stream_alias,
                     record=mapped,
-                    version=self._stream_version,
+                    version=version,
                     time_extracted=dt.datetime.now(tz=dt.timezone.utc),
                 )
 

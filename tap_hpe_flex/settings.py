@@ -17,8 +17,10 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_hpe_flex import __version__
+from tap_hpe_flex.deletions import DEFAULT_MAX_DELETED_SHARE
 from tap_hpe_flex.errors import FlexConfigError
 from tap_hpe_flex.incremental import Strategy, canonical_timestamp
+from tap_hpe_flex.keysets import DEFAULT_MAX_KEYS
 from tap_hpe_flex.tenants import ALL_TENANTS, normalize_workspace_id
 
 DEFAULT_TOKEN_URL = (
@@ -166,6 +168,24 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         ),
     ),
     th.Property(
+        "deletion_max_keys",
+        th.IntegerType(minimum=0),
+        default=DEFAULT_MAX_KEYS,
+        description=(
+            "Full-table passes keep each partition's primary keys in the state, up to this "
+            "many, to send deletion markers for keys that vanish (docs/deletions.md); a larger "
+            "partition keeps only its count and gets no markers (ACTIVATE_VERSION still works)."
+        ),
+    ),
+    _number(
+        "deletion_max_share",
+        "Guard: the largest share of a partition's previous keys one pass may mark deleted "
+        "(0.5 = 50%); above it, or for an empty pass after a non-empty one, nothing is marked, "
+        "no ACTIVATE_VERSION is sent and a WARNING says so. 1 turns the guard off.",
+        DEFAULT_MAX_DELETED_SHARE,
+        positive=False,
+    ),
+    th.Property(
         "incremental_strategy",
         th.StringType(allowed_values=[s.value for s in Strategy if s is not Strategy.FULL]),
         default="auto",
@@ -299,6 +319,8 @@ class Settings:
     filters: t.Mapping[str, str]
     order_transform_group_by: tuple[str, ...]
     device_ids: tuple[str, ...]
+    deletion_max_keys: int
+    deletion_max_share: float
     incremental_strategy: Strategy
     tenant_workspace_ids: tuple[str, ...]
     workspaces_api_url: str
@@ -341,6 +363,10 @@ class Settings:
                 dict.fromkeys(_strings(config.get("order_transform_group_by")) or GROUP_BY_FIELDS)
             ),
             device_ids=_strings(config.get("device_ids")),
+            deletion_max_keys=_int(config, "deletion_max_keys", DEFAULT_MAX_KEYS),
+            deletion_max_share=_float(
+                config, "deletion_max_share", DEFAULT_MAX_DELETED_SHARE, positive=False
+            ),
             incremental_strategy=Strategy(str(config.get("incremental_strategy") or "auto")),
             tenant_workspace_ids=tenants,
             workspaces_api_url=str(

@@ -10,6 +10,7 @@ import typing as t
 from urllib.parse import quote
 
 from tap_hpe_flex.client import FlexStream
+from tap_hpe_flex.deletions import with_deleted_at
 from tap_hpe_flex.drift import default_key
 from tap_hpe_flex.incremental import FULL_PASS, ID_ORDER, Plan, Strategy, narrow
 from tap_hpe_flex.odata import ODataFilter
@@ -43,7 +44,7 @@ class OrdersStream(FlexStream):
     path = "/flex/v1beta1/orders"
     primary_keys = ("id",)
     replication_key = "updatedAt"
-    schema = ORDER_SCHEMA
+    schema = with_deleted_at(ORDER_SCHEMA)
     permission = "View on Orders"
     filter_setting = "orders_filter"
     filterable_fields = ORDER_FILTER_FIELDS
@@ -58,7 +59,7 @@ class DevicesStream(FlexStream):
     path = "/flex/v1beta1/devices"
     primary_keys = ("id",)
     replication_key = "updatedAt"
-    schema = DEVICE_SCHEMA
+    schema = with_deleted_at(DEVICE_SCHEMA)
     permission = "View on Devices"
     filter_setting = "devices_filter"
     filterable_fields = (
@@ -82,8 +83,20 @@ class DevicesByIdStream(DevicesStream):
     """The devices of ``device_ids`` only: one GET /flex/v1beta1/devices/{id} each.
 
     Single-device requests take no filter or sort, so the bookmark is applied to each answer;
-    an unknown id (404) is a warning, not an error.
+    an unknown id (404) is a warning, not an error. In a full-table pass, an id delivered by the
+    previous complete pass that now answers 404 is a deletion; the comparison covers only the
+    configured ids (an id removed from ``device_ids`` was not deleted upstream).
     """
+
+    @property
+    def key_scope(self) -> str | None:
+        """No fingerprint: :attr:`key_universe` limits the comparison to the configured ids."""
+        return None
+
+    @property
+    def key_universe(self) -> tuple[str, ...] | None:
+        """Only configured ids may be marked deleted."""
+        return self.settings.device_ids
 
     @property
     def rate_limit_keys(self) -> tuple[str, ...]:
@@ -142,7 +155,7 @@ class OrderTransformsStream(FlexStream):
     path = "/flex/v1beta1/orders/transform"
     primary_keys = ("groupBy", "value")
     replication_key = None
-    schema = ORDER_TRANSFORM_SCHEMA
+    schema = with_deleted_at(ORDER_TRANSFORM_SCHEMA)
     permission = "View on Orders"
     filter_setting = "orders_filter"
     filterable_fields = ORDER_FILTER_FIELDS  # the orders filter; see filter_problem
@@ -185,6 +198,10 @@ class OrderTransformsStream(FlexStream):
             return default_key(item) if value is None else str(value)
 
         return key
+
+    def key_field(self, context: Context | None) -> str:
+        """Key a partition's key set by the values of its group-by field."""
+        return str((context or {})["groupBy"])
 
     def list_partition(self, context: Context | None) -> ListPartition:
         """Add ``group-by`` for the partition."""

@@ -162,12 +162,21 @@ class TapHpeFlex(RunHooks):
         self.runtime.begin_run()
 
     def after_sync(self, *, failed: bool) -> None:
-        """Stop what was fetched ahead, log one summary per stream, name skipped tenants."""
+        """Stop what was fetched ahead, write the final STATE, log summaries, name skipped tenants.
+
+        Only a successful run ends its full-table passes (deletion markers, ACTIVATE_VERSION,
+        then the new key sets in this final STATE): every earlier STATE, and any STATE of a
+        failed or interrupted run, keeps the previous key sets, so such a run deletes nothing
+        and the next one still compares with the last complete pass.
+        """
         for stream in self.streams.values():
             if isinstance(stream, FlexStream):
                 stream.prefetcher.close()
         self.runtime.close()
         if not failed:  # the run's last message: the final state, after every record
+            for stream in self.streams.values():
+                if isinstance(stream, FlexStream):  # markers, ACTIVATE_VERSION, new key sets
+                    stream.finish_run()
             self.write_message(singer.StateMessage(value=self.state))
         self.log_summaries()
         if not failed and self.runtime.skips and self.settings.fail_on_skipped_tenants:

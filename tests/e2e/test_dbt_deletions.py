@@ -1,13 +1,14 @@
 """End-to-end: records deleted upstream leave the dbt marts, whichever table shape the loader left.
 
 Run 1 is the real chain (`meltano run tap-hpe-flex target-duckdb dbt-duckdb:run`) with
-target-duckdb's metadata columns off, so the staging models meet tables without
-`_sdc_deleted_at` (as before deletions existed, or after hard deletes). Then devices and one
-partner's orders are deleted in the simulator through its admin API, as the demo does, and the
-deletion markers the tap emits after a complete pass (tap_hpe_flex.deletions, the tap's own
-SCHEMA) go through `meltano invoke target-duckdb` with hard_delete off: the rows stay, marked.
-dbt runs again; every mart must equal the aggregates of the API's remaining records, the marked
-rows must still be in the loaded tables, and no staging model may show them.
+target-duckdb's metadata columns off and the tap's `_sdc_deleted_at` declaration mapped away,
+so the staging models meet tables without `_sdc_deleted_at` (as before deletions existed).
+Then devices and one partner's orders are deleted in the simulator through its admin API, as
+the demo does, and the deletion markers the tap emits after a complete pass
+(tap_hpe_flex.deletions, the tap's own SCHEMA) go through `meltano invoke target-duckdb` with
+hard_delete off: the rows stay, marked. dbt runs again; every mart must equal the aggregates of
+the API's remaining records, the marked rows must still be in the loaded tables, and no staging
+model may show them.
 """
 
 from __future__ import annotations
@@ -113,9 +114,13 @@ def test_deleted_records_leave_the_marts(installed: None, tmp_path: Path) -> Non
     env = _env(tmp_path)
     db = tmp_path / "flex.duckdb"
     schemas = tap_schemas(tmp_path)
+    # Tables as loaded before deletions existed: no metadata columns, and the tap's
+    # _sdc_deleted_at declaration removed by a stream map (the tap declares it since issue 13).
+    no_deleted_at = {s: {DELETED_AT: None} for s in ("orders", "devices", "order_transforms")}
     old_shape = {
         "TARGET_DUCKDB_ADD_METADATA_COLUMNS": "false",
         "TARGET_DUCKDB_HARD_DELETE": "false",
+        "TAP_HPE_FLEX_STREAM_MAPS": json.dumps(no_deleted_at),
     }
     with running_simulator(orders=150, devices=400, seed=23) as sim:
         env.update(tap_env(sim))

@@ -117,7 +117,7 @@ def test_meltano_run_upserts_into_postgres(
         _assert_matches_api(pg_server, database, before)
 
         # An order whose sowId no other order has gets a new one: its old order_transforms
-        # value disappears from the API (the table keeps it, see below), a new one appears.
+        # value disappears from the API (and from the table, see below), a new one appears.
         sows = [o["sowId"] for o in before["orders"].values()]
         lone = next(
             o for o in before["orders"].values() if o["sowId"] and sows.count(o["sowId"]) == 1
@@ -152,19 +152,21 @@ def test_meltano_run_upserts_into_postgres(
             rewritten = {r[0] for r in rows if _instant(r[1]) >= run2_started}
             assert changed[table] <= rewritten, table
             assert len(rewritten - changed[table]) < 10, f"{table}: run 2 was not incremental"
-        # order_transforms is FULL_TABLE, merged on its key. The tap sends no ACTIVATE_VERSION
-        # (the SDK's default), so a value that vanished from the API stays as a row; it is the
-        # one row run 2 did not rewrite.
+        # order_transforms is FULL_TABLE: run 2 is its second complete pass, so the value that
+        # vanished from the API gets a deletion marker and ACTIVATE_VERSION follows the pass;
+        # target-postgres (hard_delete) deletes its row. Every remaining row was rewritten.
         transforms_after = transform_values(after["orders"])
         assert ("sowId", lone["sowId"]) in transforms_before - transforms_after
         assert ("sowId", "SOW-E2E-RENAMED") in transforms_after - transforms_before
-        everything = transforms_before | transforms_after
-        m = len(everything)
+        m = len(transforms_after)
         assert _counts(pg_server, database, "order_transforms") == (m, m)
         loaded = _transforms(pg_server, database)
-        assert set(loaded) == everything
-        stale = {k for k, batched in loaded.items() if batched < run2_started}
-        assert stale == transforms_before - transforms_after
+        assert set(loaded) == transforms_after
+        assert all(batched >= run2_started for batched in loaded.values())
+        versions = pg_server.sql(
+            f"SELECT DISTINCT _sdc_table_version FROM {SCHEMA}.order_transforms", database
+        )
+        assert len(versions) == 1 and versions[0] is not None  # one version per run
 
     for proc in (run1, run2):
         output = proc.stdout + proc.stderr

@@ -5,9 +5,11 @@ instead of a speed-up, a table version or the end-of-run summary silently going.
 
 1. ``Stream._generate_record_messages``: the override skips the selection mask only when every
    property is selected; a property deselected in the catalog must still be missing.
-2. ``Stream._stream_version``: RECORDs carry the version the SDK's ACTIVATE_VERSION announced.
-3. ``helpers._typing.conform_record_data_types``: the SDK's conformance, for odd records.
-4. ``Tap.sync_all`` (final, extended): the end-of-run hook runs after the SDK's sync.
+   It also stamps the tap's own table version (the SDK's ``_stream_version`` is no longer read):
+   RECORDs of a full-table pass carry it on both paths, and the SDK's ACTIVATE_VERSION before
+   the records stays off (``emit_activate_version_messages``, which ``Stream.sync`` consults).
+2. ``helpers._typing.conform_record_data_types``: the SDK's conformance, for odd records.
+3. ``Tap.sync_all`` (final, extended): the end-of-run hook runs after the SDK's sync.
 """
 
 from __future__ import annotations
@@ -86,17 +88,36 @@ def test_deselected_property_is_absent_and_all_selected_keeps_every_field(
     assert {r["id"] for r in masked} == {r["id"] for r in everything}
 
 
-def test_records_carry_the_version_the_sdk_activated(make_simulator: Any) -> None:
+def test_records_carry_the_taps_version_and_the_sdk_activates_nothing_before_them(
+    make_simulator: Any,
+) -> None:
+    # The SDK decides in Stream.sync whether to send its own ACTIVATE_VERSION first; the tap's
+    # override of that property must be what it asks.
+    assert "self.emit_activate_version_messages" in inspect.getsource(Stream.sync)
     sim = make_simulator(orders=12, devices=1, rate_limit=0)
     config = tap_config(
         sim, emit_activate_version_messages=True, order_transform_group_by=["sowId"]
     )
-    result = run_tap(config, streams=("order_transforms",))
-    activations = [m for m in result.messages if m["type"] == "ACTIVATE_VERSION"]
-    assert activations, "the SDK no longer emits ACTIVATE_VERSION for full-table streams"
-    records = [m for m in result.messages if m["type"] == "RECORD"]
-    assert records and {m["version"] for m in records} == {activations[0]["version"]}
-    assert "_stream_version" in vars(result.tap.streams["order_transforms"])
+    first = run_tap(config, streams=("order_transforms",))
+    assert not [m for m in first.messages if m["type"] == "ACTIVATE_VERSION"]
+    (v1,) = {m["version"] for m in first.messages if m["type"] == "RECORD"}
+    assert v1 == first.tap.streams["order_transforms"].table_version
+
+    # The masked path (a deselected property goes through the SDK's own method) stamps it too.
+    tap = TapHpeFlex(config=config)
+    catalog = _deselect(tap.catalog_dict, "order_transforms", "item")
+    writer = CollectingWriter()
+    second = TapHpeFlex(config=config, catalog=catalog, state=first.state, message_writer=writer)
+    second.sync_all()
+    types = [m["type"] for m in writer.messages]
+    records = [m for m in writer.messages if m["type"] == "RECORD"]
+    assert records and all("item" not in m["record"] for m in records)
+    (v2,) = {m["version"] for m in records}
+    assert v2 > v1
+    # The one ACTIVATE_VERSION comes after the last record, with the records' version.
+    (activation,) = [m for m in writer.messages if m["type"] == "ACTIVATE_VERSION"]
+    assert activation["version"] == v2
+    assert types.index("ACTIVATE_VERSION") > max(i for i, k in enumerate(types) if k == "RECORD")
 
 
 def test_the_sdk_conformance_still_drops_unknown_fields_and_takes_these_arguments() -> None:
