@@ -95,11 +95,15 @@ def main() -> None:
         }
         tap_modules = sorted(m for m in grown if m.startswith("tap_hpe_flex"))
         edges = sum(large.edges.values()) - sum(small.edges.values())
+        per_edge = {e: (large.edges[e] - small.edges[e]) / pages for e in large.edges}
+        # Calls made once or a few times per page (not once per record): the page's own path.
+        page_level = sum(n for n in per_edge.values() if 0 < n < 50)
         print(f"== {in_flight} in flight: {pages} pages apart")
         print(f"tap modules per steady page: {len(tap_modules)}")
         for module in tap_modules:
             print(f"  {module:40s} {grown[module]:8.1f} calls/page")
         print(f"module-to-module calls per steady page: {edges / pages:.1f}")
+        print(f"  of which page-level (fewer than 50 a page, not per record): {page_level:.1f}")
 
 
 if __name__ == "__main__":

@@ -121,6 +121,11 @@ class FlexStream(VersionedPasses):
         return None
 
     @cached_property
+    def home_workspace(self) -> str | None:
+        """The configured workspace, normalised once (every record outside MSP mode carries it)."""
+        return self.settings.home_workspace
+
+    @cached_property
     def conformer(self) -> RecordConformer:
         """Compile the schema check once per stream (SDK conformance only for what differs)."""
         return RecordConformer(self.name, self.schema, self.logger)
@@ -342,7 +347,7 @@ class FlexStream(VersionedPasses):
                 ident = str(row.get("id") or "?")
                 self.conformer.note_skipped("updatedAt", ident)
                 return None
-        row["workspaceId"] = (context or {}).get("workspaceId") or self.settings.home_workspace
+        row["workspaceId"] = (context or {}).get("workspaceId") or self.home_workspace
         return self.conformer.conform(row)
 
     # --- --test ---------------------------------------------------------------------------------

@@ -220,9 +220,12 @@ class RecordConformer:
 
     def conform(self, record: dict[str, t.Any]) -> dict[str, t.Any] | None:
         """Return the record as the schema promises it, repaired if need be; None: skip it."""
-        get = record.get
-        if self._ok(record) and all(get(name) is not None for name in self._required):
-            return record
+        if self._ok(record):
+            for name in self._required:
+                if record.get(name) is None:
+                    break
+            else:
+                return record
         self.slow_path += 1
         fixed = conform_record_data_types(
             stream_name=self.stream_name,

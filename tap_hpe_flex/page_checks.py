@@ -57,6 +57,7 @@ class PageChecker:
         if plan.strategy is Strategy.FILTER and plan.bookmark is not None:
             floor = parse_timestamp(filter_timestamp(plan.bookmark))
         self._floor = floor
+        self._key = self._sort_key()
 
     @property
     def active(self) -> bool:
@@ -76,8 +77,19 @@ class PageChecker:
                         "filter for the rest of the run and reading the pass again without it"
                     )
                     raise ServerIgnoredError(Strategy.FILTER.value, msg)
-        key = self._sort_key()
-        if key is None or not items:
+        if not items:
+            return
+        key = self._key
+        if key is _id:  # the common case, inline: one comparison per record
+            last = ""
+            for item in items:
+                ident = item.get("id")
+                if isinstance(ident, str):
+                    if ident < last:
+                        raise ServerIgnoredError(*self._order_violation(offset))
+                    last = ident
+            return
+        if key is None:
             return
         keys = [k for k in (key(item) for item in items) if k is not None]
         if any(b < a for a, b in itertools.pairwise(keys)):

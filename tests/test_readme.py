@@ -74,3 +74,16 @@ def test_doc_block_parser_reads_markers_sections_and_reasons() -> None:
         "X.md:18 (Two): only shell blocks can be run (```text)",
     ]
     assert doc_commands.substitute("id='your-client-id'", {"your-client-id": "c1"}) == "id='c1'"
+
+
+def test_readme_development_section_lists_every_module_with_its_job() -> None:
+    readme = README.read_text()
+    section = readme.split("<!-- modules:", 1)[1].split("\n\n", 1)[0]
+    listed = {
+        line.split("`")[1]: line.split("|")[2].strip()
+        for line in section.splitlines()
+        if line.startswith("| `")
+    }
+    modules = {p.name for p in (ROOT / "tap_hpe_flex").glob("*.py") if p.name != "__init__.py"}
+    assert set(listed) == modules, "README's Development section must list every module"
+    assert all(job for job in listed.values())
