@@ -16,10 +16,12 @@ checked against the simulator's own listing. See docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,20 +29,20 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers_report
 from peers_clients import STREAMS, Client, Launch, Profile, all_clients, records
-from peers_floor import account, median_of, physical_floor
+from peers_floor import account, drift_schedule, median_of, physical_floor
 from perf_proc import CHILD_ENV, Sim, run_measured, sim
 
 
-def truth(s: Sim) -> dict[str, set[str]]:
-    """Every id the simulator holds per stream, listed with the bench's own token.
+def listing(s: Sim) -> dict[str, list[str]]:
+    """Every id the simulator holds per stream, in its order, listed with the bench's own token.
 
     Read with the limit and latency switched off (the limiter does not count requests then),
     and with nothing scheduled to fire: the listing is stable, so offset paging is exact here.
     """
     token = s.token()
-    out: dict[str, set[str]] = {}
+    out: dict[str, list[str]] = {}
     for stream in STREAMS:
-        ids: set[str] = set()
+        ids: list[str] = []
         offset = 0
         while True:
             resp = s.http.get(
@@ -51,12 +53,17 @@ def truth(s: Sim) -> dict[str, set[str]]:
             )
             resp.raise_for_status()
             page = resp.json()
-            ids.update(str(item["id"]) for item in page["items"])
+            ids.extend(str(item["id"]) for item in page["items"])
             offset += len(page["items"])
             if not page["items"] or offset >= int(page["total"]):
                 break
         out[stream] = ids
     return out
+
+
+def truth(s: Sim) -> dict[str, set[str]]:
+    """The ids per stream as sets (what the accounting compares)."""
+    return {stream: set(ids) for stream, ids in listing(s).items()}
 
 
 class PeerBench:
@@ -70,6 +77,7 @@ class PeerBench:
         wanted = args.clients.split(",")
         self.clients = [c for c in all_clients() if args.clients == "all" or c.key in wanted]
         self.rows: list[dict[str, Any]] = []
+        self.runs = 0
         for client in self.clients:
             client.prepare(self.tmp)
 
@@ -118,6 +126,11 @@ class PeerBench:
             print(f"    {client.name} FAILED ({row['error']}):\n{tail}", flush=True)
             return row
         log = s.requests()
+        self.runs += 1
+        if self.args.dump_logs:
+            dump = Path(self.args.dump_logs) / f"{profile.name}-{client.key}-{self.runs}.json"
+            dump.parent.mkdir(parents=True, exist_ok=True)
+            dump.write_text(json.dumps(log))
         final = after() if after is not None else before
         acc = account(records(launch), before, final)
         row.update(
@@ -127,6 +140,7 @@ class PeerBench:
             requests=sum(e["endpoint"] != "token" for e in log),
             token_requests=sum(e["endpoint"] == "token" for e in log),
             r429=sum(e["status"] == 429 for e in log),
+            by_endpoint=dict(Counter(e["endpoint"] for e in log)),
             emitted=acc.emitted,
             delivered=acc.delivered,
             truth=acc.truth,
@@ -212,23 +226,28 @@ class PeerBench:
         nd, no = a.drift_devices, a.drift_orders
         k, dels, ins = a.drift_batches, a.drift_deletes, a.drift_inserts
         print(f"\n[drift] {k} x ({dels} deletes + {ins} inserts) mid-sync; {nd:,} devices")
+        plan = drift_schedule(nd, k, dels)
         source = self.db(nd, no)
         with sim(devices=nd, orders=no, rate_limit=0, db=source):
             pass  # generated once into the cache; every run starts from a copy
-        pages = -(-nd // 100)
-        ops = [
-            {"op": "delete", "resource": "devices", "count": dels},
-            {"op": "insert", "resource": "devices", "count": ins},
-        ]
         reps: dict[str, list[dict[str, Any]]] = {}
         for rep in range(a.reps):
             for client in self.order(rep):
                 copy = self.tmp / "drift.db"
                 shutil.copyfile(source, copy)
                 with sim(devices=nd, orders=no, rate_limit=0, db=copy) as s:
-                    before = truth(s)
-                    for i in range(1, k + 1):  # evenly through the device pages
-                        after = {"endpoint": "devices", "requests": round(i * pages / (k + 1))}
+                    held = listing(s)
+                    before = {stream: set(ids) for stream, ids in held.items()}
+                    for answers, positions in plan:
+                        ops = [
+                            {
+                                "op": "delete",
+                                "resource": "devices",
+                                "ids": [held["devices"][p] for p in positions],
+                            },
+                            {"op": "insert", "resource": "devices", "count": ins},
+                        ]
+                        after = {"endpoint": "devices", "requests": answers}
                         resp = s.http.post(
                             f"{s.url}/__sim/mutations", json={"ops": ops, "after": after}
                         )
@@ -303,6 +322,7 @@ def main() -> int:
     p.add_argument("--clients", default="all", help="tap,msdk,dlt,sdk,raw,raw-concurrent")
     p.add_argument("--reps", type=int, default=1, help="repetitions (medians are printed)")
     p.add_argument("--json", help="also write the figures (and every repetition) here")
+    p.add_argument("--dump-logs", help="directory for each run's simulator request log (JSON)")
     p.add_argument("--real-rpm", type=int, default=100, help="GreenLake: 100 per minute")
     p.add_argument("--real-window", type=float, default=60.0)
     p.add_argument("--real-latency", type=float, default=1.5)

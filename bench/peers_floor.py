@@ -10,6 +10,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 PAGE_SIZE = 100  # the most records one Flex list request returns
 
@@ -40,6 +41,24 @@ def physical_floor(
         (endpoint_floor(n, limit, window_s, latency_s) for n in records_by_endpoint.values()),
         default=0.0,
     )
+
+
+def drift_schedule(records: int, batches: int, deletes: int) -> list[tuple[int, list[int]]]:
+    """When each batch of mid-sync deletes fires, and the listing positions it deletes.
+
+    Batch i of k fires after the ``round(i·pages/(k+1))``-th device answer, evenly through the
+    sync. It deletes records a client has already read by then: ``deletes`` positions, 5 apart,
+    from the middle of the part read (positions before every client's offset, whether it reads
+    pages in order or 8 at a time), so each delete shifts every later record back by one, the
+    drift that makes plain offset paging skip a record per delete. Batches never share a position.
+    """
+    pages = fewest_requests(records)
+    plan = []
+    for i in range(1, batches + 1):
+        after = max(1, round(i * pages / (batches + 1)))
+        start = after * PAGE_SIZE // 2
+        plan.append((after, [p for p in range(start, start + 5 * deletes, 5) if p < records]))
+    return plan
 
 
 @dataclass(frozen=True)
@@ -82,9 +101,13 @@ def account(
     )
 
 
-def median_of(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Per-key median of several repetitions' figures (keys present in every row)."""
+def median_of(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Per-key median of several repetitions' numeric figures (keys numeric in every row)."""
     if not rows:
         return {}
-    keys = set(rows[0]).intersection(*rows[1:])
+
+    def numeric(value: object) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    keys = {k for k in set(rows[0]).intersection(*rows[1:]) if all(numeric(r[k]) for r in rows)}
     return {k: statistics.median(r[k] for r in rows) for k in sorted(keys)}

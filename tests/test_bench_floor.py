@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 from peers_floor import (
     account,
+    drift_schedule,
     endpoint_floor,
     fewest_requests,
     median_of,
@@ -68,6 +69,20 @@ def test_account_keeps_streams_apart() -> None:
 
 
 def test_median_of_repetitions_per_key() -> None:
-    rows = [{"wall": 3.0, "cpu": 1.0}, {"wall": 1.0, "cpu": 5.0}, {"wall": 2.0, "cpu": 2.0}]
-    assert median_of(rows) == {"cpu": 2.0, "wall": 2.0}
+    rows = [
+        {"wall": 3.0, "cpu": 1.0, "by_endpoint": {"devices": 1}},
+        {"wall": 1.0, "cpu": 5.0, "by_endpoint": {"devices": 2}, "only_here": 1.0},
+        {"wall": 2.0, "cpu": 2.0, "by_endpoint": {"devices": 3}},
+    ]
+    assert median_of(rows) == {"cpu": 2.0, "wall": 2.0}  # not the dicts, not partial keys
     assert median_of([]) == {}
+
+
+def test_drift_deletes_fire_evenly_and_hit_records_already_read() -> None:
+    plan = drift_schedule(20_000, 3, 20)  # 200 device pages
+    assert [after for after, _ in plan] == [50, 100, 150]
+    for after, positions in plan:
+        assert len(positions) == 20
+        assert max(positions) < (after - 1) * 100  # read even by a client one page behind
+    every = [p for _, positions in plan for p in positions]
+    assert len(every) == len(set(every))  # no record is deleted twice
