@@ -1,4 +1,4 @@
-"""The ``/__sim/*`` admin endpoints: health, faults and settings, mutations, the request log.
+"""The ``/__sim/*`` admin endpoints: health, faults and settings, mutations, churn, the log.
 
 No token, loopback clients only: they exist for tests and demos driving the simulator from
 outside its process (a Meltano run, a shell script), with the same vocabulary as the Python API.
@@ -7,25 +7,23 @@ outside its process (a Meltano run, a shell script), with the same vocabulary as
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors
-from .responses import RequestView, Response, json_response, method_not_allowed
+from .responses import RequestView, Response, SimulatorView, json_response, method_not_allowed
 from .store import MutationError
-
-if TYPE_CHECKING:
-    from .server import FlexSimulator
 
 ADMIN_METHODS = {
     "/__sim/faults": "POST",
     "/__sim/mutations": "GET, POST, DELETE",
     "/__sim/requests": "GET, DELETE",
     "/__sim/health": "GET",
+    "/__sim/churn": "GET, POST",
 }
 
 
 def admin(
-    sim: FlexSimulator, req: RequestView, path: str, query: dict[str, str], body: bytes
+    sim: SimulatorView, req: RequestView, path: str, query: dict[str, str], body: bytes
 ) -> Response:
     """Answer one admin call (``path`` is one of ``ADMIN_METHODS``)."""
     allow = ADMIN_METHODS[path]
@@ -44,6 +42,11 @@ def admin(
             return json_response(200, {"cleared": sim.log.clear()})
         items = sim.requests(query.get("endpoint"))
         return json_response(200, {"items": items, "count": len(items)})
+    if path == "/__sim/churn":
+        if req.command == "POST":
+            return json_response(200, {"tick": sim.churn.tick()})
+        ticks = sim.churn.events()
+        return json_response(200, {"items": ticks, "count": len(ticks)})
     if path == "/__sim/mutations" and req.command != "POST":
         if req.command == "DELETE":
             return json_response(200, {"cleared": sim.scheduler.clear()})
@@ -68,7 +71,7 @@ def admin(
         return json_response(400, errors.bad_request("body", str(exc), source="body"))
 
 
-def _mutations(sim: FlexSimulator, payload: dict[str, Any]) -> Response:
+def _mutations(sim: SimulatorView, payload: dict[str, Any]) -> Response:
     ops = payload.get("ops")
     if not isinstance(ops, list):
         raise ValueError("'ops' must be a list")

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from .config import SimulatorConfig
+from .config import CHURN_MODES, PERMISSIONS, SORT_MODES, SWITCH_MODES, SimulatorConfig
 from .server import FlexSimulator
 
 _D = SimulatorConfig()
@@ -58,12 +58,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-id", default=_D.client_id, help="demo client ID")
     p.add_argument("--client-secret", default=_D.client_secret, help="demo client secret")
     p.add_argument("--workspace-id", default=_D.workspace_id, help="demo client's workspace")
-    switch(
+
+    def three_way(flag: str, default: bool | str, help: str) -> None:
+        dest = flag[2:].replace("-", "_")
+        p.add_argument(
+            flag,
+            nargs="?",
+            const=True,
+            default=default,
+            type=_switch_mode,
+            metavar="MODE",
+            help=help,
+        )
+        p.add_argument(
+            f"--no-{flag[2:]}", dest=dest, action="store_const", const=False, help="off (default)"
+        )
+
+    three_way(
         "--updated-filter",
         _D.updated_filter,
-        "accept updatedAt/createdAt gt|ge|lt|le filters (undocumented for Flex)",
+        "accept updatedAt gt|ge|lt|le filters (undocumented for Flex); MODE on (no MODE), off, "
+        "or ignore: answer 200 without applying them",
     )
-    switch("--updated-sort", _D.updated_sort, "accept sort=updatedAt (undocumented for Flex)")
+    three_way(
+        "--updated-sort",
+        _D.updated_sort,
+        "accept sort=updatedAt (undocumented for Flex); MODE on, off or ignore: default order",
+    )
+    p.add_argument(
+        "--sort",
+        dest="sort_mode",
+        choices=SORT_MODES,
+        default=_D.sort_mode,
+        help="apply sorts (default); no-tiebreak: refuse a sort of several fields or on id; "
+        "ignore: accept any sort, answer in the default order",
+    )
+    switch("--unstable-ties", _D.unstable_ties, "reshuffle rows tied in the sort on each request")
+    p.add_argument(
+        "--bad-values",
+        default=_D.bad_values,
+        metavar="SPEC",
+        help="spoil fields, e.g. devices.serialNumber=null@10,orders.generation=string@0.05",
+    )
+    p.add_argument(
+        "--churn-interval",
+        dest="churn_interval_s",
+        type=float,
+        default=_D.churn_interval_s,
+        metavar="SECONDS",
+        help="update one random record every SECONDS; 0 (default) disables",
+    )
+    p.add_argument(
+        "--churn-resource", choices=PERMISSIONS, default=_D.churn_resource, help="(devices)"
+    )
+    p.add_argument(
+        "--churn-mode",
+        choices=CHURN_MODES,
+        default=_D.churn_mode,
+        help="update (default), or shift: also delete one record and insert one per tick",
+    )
     p.add_argument("--latency-ms", type=int, default=_D.latency_ms, help="added per Flex call")
     switch("--retry-after", _D.retry_after, "send Retry-After on 429")
     switch("--deprecation", _D.deprecation, "send Deprecation, Sunset and Link headers")
@@ -86,9 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="make the demo client an MSP with N generated tenants (small data each)",
     )
     switch("--tenant-id-hyphens", _D.tenant_id_hyphens, "list MSP tenant IDs as hyphenated UUIDs")
+    switch("--empty-lists", _D.empty_lists, "answer every list with no items, total 0 (a bug)")
     p.add_argument("--db", dest="db_path", metavar="PATH", help="SQLite file (default: in memory)")
     switch("--access-log", False, "print one line per request to stderr")
     return p
+
+
+def _switch_mode(text: str) -> bool | str:
+    try:
+        return SWITCH_MODES[text.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"use on, off or ignore, not {text!r}") from None
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:

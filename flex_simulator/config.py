@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bad_values import parse_bad_values
+
 PERMISSIONS = ("orders", "devices")
 INVENTORY_OWNERSHIP = ("MSP_OWNED_INVENTORY", "CUSTOMER_OWNED_INVENTORY")
 EXAMPLES_DIR = Path(__file__).parent / "examples"
@@ -43,8 +45,26 @@ RUNTIME_FIELDS = frozenset(
         "server_error_retry_after_s",
         "timeout_fault_s",
         "tenant_id_hyphens",
+        "sort_mode",
+        "unstable_ties",
+        "bad_values",
+        "churn_interval_s",
+        "churn_resource",
+        "churn_mode",
+        "empty_lists",
     }
 )
+# Three-way switches: False (or "off") refuses the clause with 400, True ("on") applies it, and
+# "ignore" answers 200 without applying it (a backend that accepts a parameter it does not know).
+SWITCH_MODES: dict[str, bool | str] = {
+    "off": False,
+    "false": False,
+    "on": True,
+    "true": True,
+    "ignore": "ignore",
+}
+SORT_MODES = ("apply", "no-tiebreak", "ignore")
+CHURN_MODES = ("update", "shift")
 _RATE_FIELDS = ("error_rate", "html_error_rate", "drop_rate", "truncate_rate")
 
 
@@ -63,8 +83,9 @@ class SimulatorConfig:
     client_id: str = "demo-client"
     client_secret: str = "demo-secret"
     workspace_id: str = "0f3a9c1e5b7d4e2f8a6c0b9d1e3f5a7c"
-    updated_filter: bool = False
-    updated_sort: bool = False
+    # False: refused (400, HPE's document); True: applied; "ignore": 200, not applied.
+    updated_filter: bool | str = False
+    updated_sort: bool | str = False
     latency_ms: int = 0
     retry_after: bool = False
     deprecation: bool = False
@@ -84,9 +105,28 @@ class SimulatorConfig:
     # Serve msp-tenants IDs as hyphenated UUIDs (HPE's workspace API documents uuid format there,
     # while token-exchange URLs need 32 hex digits): lets a tap test its normalisation.
     tenant_id_hyphens: bool = False
+    # Unhelpful backends (all off by default; see docs/simulator.md "Unhelpful server modes").
+    # sort_mode "no-tiebreak" refuses a sort of several fields or on id; "ignore" drops any sort.
+    sort_mode: str = "apply"
+    unstable_ties: bool = False  # rows tied in the effective sort come back reshuffled per request
+    bad_values: str = ""  # "devices.serialNumber=null@10,orders.generation=string@0.05"
+    churn_interval_s: float = 0.0  # > 0: one seeded update every so many seconds
+    churn_resource: str = "devices"
+    churn_mode: str = "update"  # "shift": each tick also deletes one record and inserts one
+    # The API answering an empty list by mistake: orders, devices and orders/transform answer 200
+    # with no items and total 0 (GET /devices/{id} is unaffected), so a tap's deletion guard can
+    # be tested end to end. Runtime-changeable (POST /__sim/faults {"empty_lists": true}).
+    empty_lists: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("updated_filter", "updated_sort"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value.lower() in SWITCH_MODES:
+                setattr(self, name, SWITCH_MODES[value.lower()])
 
     def validate(self) -> None:
         """Reject impossible settings early, with a message naming the setting."""
+        self._validate_modes()
         for name in _RATE_FIELDS:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -99,6 +139,19 @@ class SimulatorConfig:
             raise ValueError(
                 "latency_ms, token_ttl, orders, devices and tenants must not be negative"
             )
+
+    def _validate_modes(self) -> None:
+        for name in ("updated_filter", "updated_sort"):
+            if getattr(self, name) not in (True, False, "ignore"):
+                raise ValueError(f"{name} must be on, off or ignore, got {getattr(self, name)!r}")
+        for name, allowed in (("sort_mode", SORT_MODES), ("churn_mode", CHURN_MODES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+        if self.churn_resource not in PERMISSIONS:
+            raise ValueError(f"churn_resource must be one of {', '.join(PERMISSIONS)}")
+        if self.churn_interval_s < 0:
+            raise ValueError("churn_interval_s must not be negative")
+        parse_bad_values(self.bad_values)
 
     def with_changes(self, **changes: Any) -> SimulatorConfig:
         """Copy with runtime-changeable settings replaced; unknown or static names are errors."""

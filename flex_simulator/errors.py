@@ -101,6 +101,12 @@ def method_not_allowed(method: str, allow: str) -> dict[str, Any]:
     return error_body(405, METHOD_NOT_ALLOWED, text, _metadata_detail("method", text))
 
 
+def protocol_error(status: int, reason: str) -> dict[str, Any]:
+    """Build the body of a refusal before routing (bad request line, header too long)."""
+    code = BAD_REQUEST if status == 400 else f"HPE_GL_ERROR_HTTP_{status}"
+    return error_body(status, code, reason, _metadata_detail("request", reason))
+
+
 def too_many_requests() -> dict[str, Any]:
     """429 body, copied in shape from the spec's example."""
     return error_body(

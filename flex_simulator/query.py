@@ -7,10 +7,14 @@ Decisions where HPE's material is silent (documented here so tests and the tap c
   ``updated_sort`` switch is on. ``createdAt``, ``generation``, ``deviceType`` and ``tags`` are not
   sortable: the simulator stays strict where the docs promise nothing, so the tap cannot come to
   depend on it. Direction defaults to ``asc`` (HPE's example ``resourceId,model asc``). NULLs sort
-  first ascending, last descending (SQLite's rule). ``id`` is always appended as a tiebreak.
+  first ascending, last descending (SQLite's rule). ``id`` is appended as a tiebreak, so a
+  listing's order is total unless the server plays unstable ties (see ``ties.py``).
 * **Filter semantics**: ``ne`` matches records that lack the field (OData: null ne 'x' is true).
   ``updatedAt`` accepts eq/ne/gt/ge/lt/le/in with quoted RFC 3339 literals, only when the server's
   ``updated_filter`` switch is on; comparison is by instant, not by string.
+* **Unhelpful modes** (off by default): ``updated_filter="ignore"`` checks ``updatedAt`` clauses and
+  drops them; ``updated_sort="ignore"`` answers a sort naming ``updatedAt`` in the default order;
+  ``single_key`` refuses a sort of several fields or on ``id`` (every sort with a tiebreak).
 * **select**: exactly the listed schema fields are returned, nothing is added (not even ``id``):
   a client that needs its key must ask for it. Fields a record lacks stay absent. Names that are
   not fields of the endpoint are ignored, not refused: HPE's own devices example selects
@@ -33,6 +37,7 @@ from flex_simulator.odata import (
     parse_filter,
     parse_rfc3339,
 )
+from flex_simulator.ties import shuffled_tiebreak
 
 ORDER_FIELDS = [
     "id",
@@ -179,7 +184,7 @@ def _check_type(cond: Condition, lit: Literal) -> Any:
 
 
 def compile_filter(
-    text: str | None, endpoint: Endpoint, *, updated_filter: bool
+    text: str | None, endpoint: Endpoint, *, updated_filter: bool | str
 ) -> tuple[str, list[Any]]:
     """Compile a filter to an SQL boolean expression (``"1"`` when absent) and its parameters."""
     if _blank(text):
@@ -208,6 +213,8 @@ def compile_filter(
                 "not supported; use eq, ne or in",
             )
         values = [_check_type(cond, lit) for lit in cond.values]
+        if cond.field == "updatedAt" and updated_filter == "ignore":
+            continue  # accepted, checked, not applied
         col = column(cond.field)
         if cond.op == "in":
             parts.append(f"{col} IN ({', '.join('?' * len(values))})")
@@ -216,18 +223,30 @@ def compile_filter(
             assert cond.op in COMPARISON_OPS
             parts.append(f"{col} {sql_op[cond.op]} ?")
         params.extend(values)
-    return " AND ".join(parts), params
+    return " AND ".join(parts) or "1", params
 
 
 def compile_sort(
-    text: str | None, endpoint: Endpoint, *, updated_sort: bool, default: str | None = None
+    text: str | None,
+    endpoint: Endpoint,
+    *,
+    updated_sort: bool | str,
+    default: str | None = None,
+    single_key: bool = False,
+    tie_salt: int | None = None,
 ) -> tuple[list[tuple[str, bool]], str]:
-    """Parse a sort into ``[(field, descending)]`` and an ORDER BY clause ending in ``id``."""
-    if _blank(text):
+    """Parse a sort into ``[(field, descending)]`` and an ORDER BY clause.
+
+    The clause ends in ``id`` (a total order) unless ``tie_salt`` is given: then rows tied on
+    every key are ordered by a hash salted per request, unless the sort names ``id`` itself.
+    """
+    explicit = not _blank(text)
+    if not explicit:
         text = default if default is not None else endpoint.default_sort
     assert text is not None
+    terms = text.split(",")
     keys: list[tuple[str, bool]] = []
-    for pos_part in text.split(","):
+    for pos_part in terms:
         words = pos_part.split()
         if not words or len(words) > 2:
             raise QueryError(
@@ -249,9 +268,18 @@ def compile_sort(
             )
         if field not in (k for k, _ in keys):
             keys.append((field, direction == "desc"))
+    names = [k for k, _ in keys]
+    if single_key and explicit and (len(terms) > 1 or "id" in names):
+        raise QueryError(
+            "sort",
+            f"Sort '{text.strip()}' is not supported on {endpoint.name}: sort by one field, "
+            "other than 'id'",
+        )
+    if updated_sort == "ignore" and "updatedAt" in names:  # accepted, answered in default order
+        return compile_sort(None, endpoint, updated_sort=False, tie_salt=tie_salt)
     order = [f"{column(f)} {'DESC' if d else 'ASC'}" for f, d in keys]
-    if "id" not in (k for k, _ in keys) and endpoint is not TRANSFORM:
-        order.append('"id" ASC')
+    if "id" not in names and endpoint is not TRANSFORM:
+        order.append('"id" ASC' if tie_salt is None else shuffled_tiebreak(tie_salt))
     return keys, ", ".join(order)
 
 

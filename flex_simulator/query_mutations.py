@@ -23,6 +23,11 @@ from flex_simulator.query import DEVICE_TEXT_COLUMNS, ORDER_TEXT_COLUMNS
 
 _PRIVATE = ("_c", "_u", "_s", "_e")
 _PROTECTED = frozenset({"id", "createdAt", "updatedAt", "generation"})
+# Fields an op's ``where`` may match (the column table's own columns), per resource.
+_WHERE_FIELDS = {
+    "orders": frozenset({"id", *ORDER_TEXT_COLUMNS, "isFlexPartner"}),
+    "devices": frozenset({"id", *DEVICE_TEXT_COLUMNS}),
+}
 _STRING_FIELDS = frozenset(
     {"type", *ORDER_TEXT_COLUMNS, *DEVICE_TEXT_COLUMNS, "orderStartDate", "orderEndDate"}
 )
@@ -171,9 +176,11 @@ class Mutator:
         self.conn.execute(f"REPLACE INTO {table}_doc VALUES (?, ?)", (rid, doc))
 
     def _targets(self, i: int, table: str, op: dict[str, Any], rng: random.Random) -> list[int]:
-        given = [k for k in ("id", "ids", "count") if k in op]
+        given = [k for k in ("id", "ids", "count", "where") if k in op]
         if len(given) != 1:
-            raise MutationError(f"op #{i}: give exactly one of id, ids or count")
+            raise MutationError(f"op #{i}: give exactly one of id, ids, count or where")
+        if given[0] == "where":
+            return self._matching(i, table, op["where"])
         if given[0] == "count":
             k = op["count"]
             rids = [
@@ -197,6 +204,26 @@ class Mutator:
                 raise MutationError(f"op #{i}: no {table[:-1]} with id {rec_id!r}")
             out.append(row[0])
         return out
+
+    def _matching(self, i: int, table: str, where: Any) -> list[int]:
+        """Return the rows whose fields equal every ``where`` value (None: absent); maybe none."""
+        fields = _WHERE_FIELDS[table]
+        if not isinstance(where, dict) or not where:
+            raise MutationError(f"op #{i}: where must be a non-empty object of field values")
+        sql = [f"SELECT rid FROM {table} WHERE ws = ?"]
+        args: list[int | str] = [self.ws]
+        for key, value in where.items():
+            if key not in fields:
+                raise MutationError(f"op #{i}: where cannot match {key!r}; use {sorted(fields)}")
+            if value is None:
+                sql.append(f'"{key}" IS NULL')
+                continue
+            if not isinstance(value, bool if key == "isFlexPartner" else str):
+                raise MutationError(f"op #{i}: where {key!r} has the wrong type")
+            sql.append(f'"{key}" = ?')
+            args.append(int(value) if isinstance(value, bool) else value)
+        query = " AND ".join(sql) + " ORDER BY rid"
+        return [rid for (rid,) in self.conn.execute(query, args)]
 
     def _update(
         self, table: str, rid: int, changes: dict[str, Any] | None, rng: random.Random

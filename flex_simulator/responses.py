@@ -9,15 +9,22 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from . import errors
 from .auth import TokenInfo, TokenStatus
 from .faults import parse_fault
 
 if TYPE_CHECKING:
+    from .auth import Authority
+    from .churn import Churn
     from .config import SimulatorConfig
-    from .server import FlexSimulator
+    from .faults import FaultInjector
+    from .ratelimit import RateLimiter
+    from .requestlog import RequestLog
+    from .scheduled import MutationScheduler, ScriptedMutation
+    from .store import FlexStore
+    from .ties import TieShuffler
 
 _HTML_FAULTS = {
     "503-html": (503, "Service Temporarily Unavailable"),
@@ -48,6 +55,52 @@ class RequestView(Protocol):
         """Tell whether the client is on this machine."""
 
 
+class SimulatorView(Protocol):
+    """What the handlers need of ``server.FlexSimulator``.
+
+    A Protocol rather than the class itself, so the handler modules never import ``server.py``
+    (which imports them): no import cycle, not even a type-only one.
+    """
+
+    config: SimulatorConfig
+    access_log: TextIO | None
+    store: FlexStore
+    authority: Authority
+    limiter: RateLimiter
+    faults: FaultInjector
+    log: RequestLog
+    scheduler: MutationScheduler
+    ties: TieShuffler
+    churn: Churn
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep that ends early when the simulator stops."""
+
+    def requests(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """Return the logged requests, oldest first."""
+        ...
+
+    def mutate(self, ops: list[dict[str, Any]], workspace_id: str | None = None) -> list[dict]:
+        """Apply store mutations now."""
+        ...
+
+    def script_mutations(
+        self,
+        endpoint: str,
+        after_requests: int,
+        ops: list[dict[str, Any]],
+        workspace_id: str | None = None,
+    ) -> ScriptedMutation:
+        """Apply ``ops`` after the N-th 200 answer of ``endpoint``."""
+        ...
+
+    def script_faults(self, endpoint: str, faults: list[str]) -> None:
+        """Queue faults for the next requests of ``endpoint``."""
+
+    def update_config(self, **changes: Any) -> None:
+        """Change runtime settings."""
+
+
 class BadParam(Exception):
     """A query parameter the endpoint refuses; becomes a 400 whose issue names it."""
 
@@ -68,7 +121,7 @@ def method_not_allowed(method: str, allow: str) -> Response:
 
 
 def fault_answer(
-    sim: FlexSimulator, fault: str | None, cfg: SimulatorConfig
+    sim: SimulatorView, fault: str | None, cfg: SimulatorConfig
 ) -> tuple[bool, Response | None]:
     """Return (True, answer) when a fault replaces the answer (None: drop); else (False, None)."""
     if fault is None or fault == "truncate":
@@ -105,7 +158,7 @@ def token_refusal(status: TokenStatus, info: TokenInfo | None) -> Response | Non
     return None
 
 
-def throttle(sim: FlexSimulator, info: TokenInfo, endpoint: str) -> Response | None:
+def throttle(sim: SimulatorView, info: TokenInfo, endpoint: str) -> Response | None:
     """429 when the client's rate-limit window for the endpoint is full, else the latency.
 
     Counted per (client, workspace, endpoint); an allowed call then waits the configured latency.

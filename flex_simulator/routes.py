@@ -11,24 +11,23 @@ import base64
 import binascii
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from . import errors
 from .admin import ADMIN_METHODS, admin
 from .auth import ExchangeError, TokenStatus
+from .bad_values import parse_bad_values, spoil_record
 from .config import is_tenant_id, normalize_workspace_id
+from .query import DEVICES, ORDERS, compile_select
 from .responses import BadParam as _BadParam
-from .responses import RequestView, Response, throttle, token_refusal
+from .responses import RequestView, Response, SimulatorView, throttle, token_refusal
 from .responses import fault_answer as _fault
 from .responses import int_param as _int_param
 from .responses import json_response as _json
 from .responses import method_not_allowed as _method_not_allowed
-from .store import QueryError
+from .store import Page, QueryError
 from .workspaces import MSP_TENANTS_PATH, msp_tenants
-
-if TYPE_CHECKING:
-    from .server import FlexSimulator
 
 FLEX = "/flex/v1beta1"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -51,7 +50,7 @@ _FLEX_ROUTES = {
 
 
 def route(
-    sim: FlexSimulator,
+    sim: SimulatorView,
     *,
     req: RequestView,
     path: str,
@@ -113,7 +112,7 @@ def _oauth_error(status: int, oauth_error: str, description: str) -> Response:
 
 
 def _token(
-    sim: FlexSimulator, req: RequestView, workspace: str | None, body: bytes, entry: dict[str, Any]
+    sim: SimulatorView, req: RequestView, workspace: str | None, body: bytes, entry: dict[str, Any]
 ) -> Response | None:
     cfg = sim.config
     entry["workspace_id"] = None if workspace is None else normalize_workspace_id(workspace)
@@ -171,7 +170,7 @@ def _token_response(token: str, ttl: int) -> Response:
 
 # -- Flex endpoints ----------------------------------------------------------------------------
 def _flex(
-    sim: FlexSimulator,
+    sim: SimulatorView,
     *,
     req: RequestView,
     endpoint: str,
@@ -198,7 +197,7 @@ def _flex(
 
 
 def _flex_answer(
-    sim: FlexSimulator,
+    sim: SimulatorView,
     *,
     endpoint: str,
     device_id: str | None,
@@ -224,31 +223,32 @@ def _flex_answer(
         device = sim.store.get_device(workspace, device_id)
         if device is None:
             return _json(404, errors.not_found(f"Device {device_id} was not found."))
-        return _json(200, device)
+        bad = parse_bad_values(cfg.bad_values)
+        return _json(200, spoil_record(device, "devices", bad, cfg.fault_seed))
     try:
         limit = _int_param(query, "limit", 20, 0, 100)
         offset = _int_param(query, "offset", 0, 0, None)
-        common: dict[str, Any] = {
-            "filter": query.get("filter"),
-            "sort": query.get("sort"),
-            "limit": limit,
-            "offset": offset,
-            "updated_filter": cfg.updated_filter,
-        }
         if endpoint == "orders/transform":
             group_by = query.get("group-by")
             if not group_by:
                 raise _BadParam("group-by", "Required parameter is missing.")
-            page = sim.store.transform_orders(workspace, group_by=group_by, **common)
-        else:
-            lister = sim.store.list_orders if endpoint == "orders" else sim.store.list_devices
-            page = lister(
-                workspace, select=query.get("select"), updated_sort=cfg.updated_sort, **common
+            page = sim.store.transform_orders(
+                workspace,
+                group_by=group_by,
+                filter=query.get("filter"),
+                sort=query.get("sort"),
+                limit=limit,
+                offset=offset,
+                updated_filter=cfg.updated_filter,
             )
+        else:
+            page = _listing(sim, resource, workspace, query, limit, offset)
     except _BadParam as exc:
         return _json(400, errors.bad_request(exc.subject, exc.description))
     except QueryError as exc:
         return _json(400, errors.bad_request(exc.subject, exc.description))
+    if cfg.empty_lists:  # the API answering an empty list by mistake (tests a deletion guard)
+        return _json(200, {"items": [], "count": 0, "offset": offset, "total": 0})
     envelope = {
         "items": page.items,
         "count": len(page.items),
@@ -256,3 +256,40 @@ def _flex_answer(
         "total": page.total,
     }
     return _json(200, envelope)
+
+
+def _listing(  # noqa: PLR0917 - one private call site
+    sim: SimulatorView,
+    resource: str,
+    workspace: str,
+    query: dict[str, str],
+    limit: int,
+    offset: int,
+) -> Page:
+    """One page of orders or devices, as the server's modes shape it (see docs/simulator.md).
+
+    With bad values on, records are listed whole, spoiled, then cut to ``select``: which records
+    are spoiled depends on their ``id``, which a ``select`` may leave out.
+    """
+    cfg = sim.config
+    lister = sim.store.list_orders if resource == "orders" else sim.store.list_devices
+    bad = [b for b in parse_bad_values(cfg.bad_values) if b.resource == resource]
+    page = lister(
+        workspace,
+        filter=query.get("filter"),
+        sort=None if cfg.sort_mode == "ignore" else query.get("sort"),
+        select=None if bad else query.get("select"),
+        limit=limit,
+        offset=offset,
+        updated_filter=cfg.updated_filter,
+        updated_sort=cfg.updated_sort,
+        single_key_sort=cfg.sort_mode == "no-tiebreak",
+        tie_salt=sim.ties.salt() if cfg.unstable_ties else None,
+    )
+    if not bad:
+        return page
+    items = [spoil_record(item, resource, bad, cfg.fault_seed) for item in page.items]
+    fields = compile_select(query.get("select"), ORDERS if resource == "orders" else DEVICES)
+    if fields is not None:
+        items = [{f: rec[f] for f in fields if f in rec} for rec in items]
+    return Page(items, page.total)

@@ -1,27 +1,18 @@
-"""The simulator's HTTP layer: a stdlib threading server in front of the SQLite store.
+"""The simulator object: store, clients, limiter, faults, churn and the HTTP server they serve.
 
-Why the standard library: no dependency, and full control of the socket, which fault injection
-needs (closing a connection without an answer, sending half a body under a full Content-Length).
-Threads serve concurrent requests, so injected latency overlaps like it does on a real API.
+The socket layer is ``handler.py``; what each path answers is ``routes.py``. Everything a test or
+the admin API changes at run time goes through this object, so the Python API and ``/__sim``
+share one vocabulary.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
-import socket
-import sys
 import threading
-import time
-import traceback
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
-from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import errors
 from .auth import Authority
-from .clock import http_date
+from .churn import Churn
 from .config import (
     ClientSpec,
     SimulatorConfig,
@@ -31,161 +22,12 @@ from .config import (
     normalize_workspace_id,
 )
 from .faults import FaultInjector
+from .handler import SimulatorHTTPServer
 from .ratelimit import RateLimiter
-from .requestlog import RequestLog, redact_query
-from .responses import Response
-from .routes import route
+from .requestlog import RequestLog
 from .scheduled import MutationScheduler, ScriptedMutation
 from .store import FlexStore
-
-
-class _Server(ThreadingHTTPServer):
-    """Threading server that remembers open connections so stop() can cut keep-alive clients."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], sim: FlexSimulator) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.sim = sim
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Shut every open client socket so idle keep-alive threads end promptly."""
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            return  # the client went away; nothing to report
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Reads a request, lets ``routes.route`` decide the answer, writes it (or a fault), logs it."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else Nagle + delayed ACK stall each keep-alive request ~44 ms
-    server_version = "flex-simulator"
-    sys_version = ""
-    server: _Server
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default access log (it goes to stderr); see FlexSimulator.access_log."""
-
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        """Render the ``Date`` header from the clock that stamps mutations (not a second one)."""
-        return http_date(timestamp)
-
-    def _dispatch(self) -> None:
-        sim = self.server.sim
-        started = time.monotonic()
-        split = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
-        body = self._read_body()
-        entry: dict[str, Any] = {
-            "method": self.command,
-            "path": unquote(split.path),
-            "endpoint": "unknown",
-            "query": redact_query(query),
-            "status": None,
-            "client_id": None,
-            "workspace_id": None,
-            "fault": None,
-            "time": started,
-        }
-        try:
-            response = route(sim, req=self, path=split.path, query=query, body=body, entry=entry)
-        except Exception:
-            traceback.print_exc(file=sys.stderr)
-            err = errors.server_error(sim.config.server_error_retry_after_s)
-            response = Response(500, errors.dumps(err))
-        # Log before writing: once a client has seen the answer, its entry must be readable.
-        entry["status"] = None if response is None else response.status
-        # Scripted mutations due after this answer apply before it is sent, so whatever the
-        # client sends next (on any connection) already sees them; this answer does not.
-        entry["mutations"] = sim.scheduler.on_answer(entry)
-        entry["duration"] = time.monotonic() - started
-        sim.log.add(entry)
-        if sim.access_log is not None:
-            print(
-                f"{self.command} {entry['path']} {entry['endpoint']} {entry['status']} "
-                f"{entry['duration'] * 1000:.1f}ms",
-                file=sim.access_log,
-                flush=True,
-            )
-        self._send(response, entry.get("fault") == "truncate")
-
-    def bearer_token(self) -> str | None:
-        """Return the token of an ``Authorization: Bearer`` header, if any."""
-        value = self.headers.get("Authorization", "")
-        scheme, _, token = value.partition(" ")
-        return (token.strip() or None) if scheme.lower() == "bearer" else None
-
-    def is_loopback(self) -> bool:
-        """Admin calls are only honoured from this machine."""
-        try:
-            return ipaddress.ip_address(self.client_address[0]).is_loopback
-        except ValueError:
-            return False
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self.close_connection = True  # unsupported: answer, then drop the connection
-            return b""
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 10_000_000:
-            self.close_connection = True
-            return b""
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _send(self, response: Response | None, truncate: bool) -> None:
-        if response is None:  # "drop": close without a byte of answer
-            self._hard_close()
-            return
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        if truncate:
-            self.wfile.write(response.body[: len(response.body) // 2])
-            self._hard_close()
-            return
-        self.wfile.write(response.body)
-
-    def _hard_close(self) -> None:
-        self.close_connection = True
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+from .ties import TieShuffler
 
 
 def _derived_seed(base: int, workspace_id: str) -> int:
@@ -205,9 +47,11 @@ class FlexSimulator:
         self.faults = FaultInjector(config.fault_seed)
         self.log = RequestLog()
         self.scheduler = MutationScheduler(self.store.apply_mutations)
+        self.ties = TieShuffler(config.seed)
+        self.churn = Churn(lambda: self.config, self.mutate)
         self.stop_event = threading.Event()
         self._lock = threading.RLock()
-        self._server: _Server | None = None
+        self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._register(
             ClientSpec(
@@ -228,7 +72,7 @@ class FlexSimulator:
         with self._lock:
             if self._server is not None:
                 return
-            self._server = _Server((self.config.host, self.config.port), self)
+            self._server = SimulatorHTTPServer((self.config.host, self.config.port), self)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.1},
@@ -236,6 +80,7 @@ class FlexSimulator:
                 daemon=True,
             )
             self._thread.start()
+            self.churn.start()
 
     def stop(self) -> None:
         """Stop serving, cut open connections, close the store; safe to call twice."""
@@ -243,6 +88,7 @@ class FlexSimulator:
             server, self._server = self._server, None
             thread, self._thread = self._thread, None
         self.stop_event.set()
+        self.churn.stop()
         if server is not None:
             server.shutdown()
             server.close_connections()
@@ -332,6 +178,8 @@ class FlexSimulator:
             self.config = self.config.with_changes(**changes)
             if "fault_seed" in changes:
                 self.faults.reseed(self.config.fault_seed)
+            if any(name.startswith("churn_") for name in changes):
+                self.churn.wake()
 
     def add_client(  # noqa: PLR0917 - the documented testing API
         self,

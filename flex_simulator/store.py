@@ -76,8 +76,10 @@ class ListOptions(TypedDict):
     select: str | None
     limit: int
     offset: int
-    updated_filter: bool
-    updated_sort: bool
+    updated_filter: bool | str
+    updated_sort: bool | str
+    single_key_sort: bool
+    tie_salt: int | None
 
 
 @dataclass(frozen=True)
@@ -289,11 +291,11 @@ class FlexStore:
 
     def list_orders(self, workspace_id: str, **options: Unpack[ListOptions]) -> Page:
         """GET /flex/v1beta1/orders."""
-        return self._list(query.ORDERS, workspace_id, **options)
+        return self._list(query.ORDERS, workspace_id, options)
 
     def list_devices(self, workspace_id: str, **options: Unpack[ListOptions]) -> Page:
         """GET /flex/v1beta1/devices."""
-        return self._list(query.DEVICES, workspace_id, **options)
+        return self._list(query.DEVICES, workspace_id, options)
 
     def _total(
         self, conn: sqlite3.Connection, key: tuple[Any, ...], sql: str, params: list[Any]
@@ -308,22 +310,19 @@ class FlexStore:
                 self._totals.popitem(last=False)
         return total
 
-    def _list(
-        self,
-        ep: query.Endpoint,
-        workspace_id: str,
-        *,
-        filter: str | None,
-        sort: str | None,
-        select: str | None,
-        limit: int,
-        offset: int,
-        updated_filter: bool,
-        updated_sort: bool,
-    ) -> Page:
-        where, params = query.compile_filter(filter, ep, updated_filter=updated_filter)
-        _, order = query.compile_sort(sort, ep, updated_sort=updated_sort)
-        fields = query.compile_select(select, ep)
+    def _list(self, ep: query.Endpoint, workspace_id: str, opts: ListOptions) -> Page:
+        where, params = query.compile_filter(
+            opts["filter"], ep, updated_filter=opts["updated_filter"]
+        )
+        _, order = query.compile_sort(
+            opts["sort"],
+            ep,
+            updated_sort=opts["updated_sort"],
+            single_key=opts["single_key_sort"],
+            tie_salt=opts["tie_salt"],
+        )
+        fields = query.compile_select(opts["select"], ep)
+        limit, offset = opts["limit"], opts["offset"]
         ws = self._ws_ids.get(workspace_id, -1)
         conn = self._reader()
         t = ep.table
@@ -367,7 +366,7 @@ class FlexStore:
         sort: str | None,
         limit: int,
         offset: int,
-        updated_filter: bool,
+        updated_filter: bool | str,
     ) -> Page:
         """GET /flex/v1beta1/orders/transform: distinct non-null values of the group-by field.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors
 from .config import TenantSpec
@@ -20,15 +20,13 @@ from .responses import (
     BadParam,
     RequestView,
     Response,
+    SimulatorView,
     fault_answer,
     int_param,
     json_response,
     throttle,
     token_refusal,
 )
-
-if TYPE_CHECKING:
-    from .server import FlexSimulator
 
 MSP_TENANTS_PATH = "/workspaces/v1/msp-tenants"
 DEFAULT_LIMIT = 100  # HPE documents no default
@@ -63,7 +61,7 @@ def tenant_item(tenant: TenantSpec, msp_client_id: str, *, hyphens: bool) -> dic
 
 
 def msp_tenants(
-    sim: FlexSimulator, req: RequestView, query: dict[str, str], entry: dict[str, Any]
+    sim: SimulatorView, req: RequestView, query: dict[str, str], entry: dict[str, Any]
 ) -> Response | None:
     """Pipeline as for Flex: scripted fault → token → MSP check → rate limit → latency → page.
 

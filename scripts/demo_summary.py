@@ -8,6 +8,8 @@ to, so the file it writes opens without an upgrade):
     python scripts/demo_summary.py mutate http://127.0.0.1:PORT '{"ops": [...]}'
     python scripts/demo_summary.py increment output/flex.duckdb output/run1.watermark.json \
         output/run1.log output/run2.log
+    python scripts/demo_summary.py marts output/flex.duckdb
+    python scripts/demo_summary.py tenants output/flex.duckdb   # DEMO_TENANTS=N: per workspace
 """
 
 from __future__ import annotations
@@ -230,6 +232,28 @@ def marts(db: Path) -> None:
         con.close()
 
 
+def tenants(db: Path) -> None:
+    """Print the marts per tenant workspace (the MSP demo): each tenant's figures stay apart."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        _grid(
+            con,
+            "Per tenant workspace (flex_marts.*, grouped by workspace_id)",
+            "SELECT f.workspace_id, f.devices, s.orders, s.sows, r.matched_accounts "
+            "FROM (SELECT workspace_id, sum(device_count)::BIGINT AS devices "
+            "      FROM flex_marts.fleet_devices GROUP BY 1) AS f "
+            "JOIN (SELECT workspace_id, sum(order_count)::BIGINT AS orders, count(*) AS sows "
+            "      FROM flex_marts.billing_sow_orders GROUP BY 1) AS s USING (workspace_id) "
+            "JOIN (SELECT workspace_id, count(*) FILTER (WHERE reconciliation_status = 'matched')"
+            "      AS matched_accounts FROM flex_marts.billing_account_reconciliation GROUP BY 1)"
+            "      AS r USING (workspace_id) "
+            "ORDER BY f.workspace_id",
+            limit=1000,
+        )
+    finally:
+        con.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch the demo's sub-commands (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -237,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary").add_argument("db", type=Path)
     sub.add_parser("watermark").add_argument("db", type=Path)
     sub.add_parser("marts").add_argument("db", type=Path)
+    sub.add_parser("tenants").add_argument("db", type=Path)
     p = sub.add_parser("mutate")
     p.add_argument("url")
     p.add_argument("ops_json")
@@ -249,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         summary(args.db)
     elif args.cmd == "marts":
         marts(args.db)
+    elif args.cmd == "tenants":
+        tenants(args.db)
     elif args.cmd == "watermark":
         print(json.dumps(watermark(args.db)))
     elif args.cmd == "mutate":

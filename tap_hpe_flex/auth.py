@@ -19,7 +19,12 @@ import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_hpe_flex.errors import FlexAuthError, decode_error_body
+from tap_hpe_flex.errors import (
+    FlexAuthError,
+    TokenEndpointUnavailableError,
+    TokenRefusedError,
+    decode_error_body,
+)
 from tap_hpe_flex.redact import REDACTOR
 from tap_hpe_flex.retry import RetryPolicy, call_with_retries
 
@@ -31,23 +36,6 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 MAX_REFRESH_MARGIN_S = 60.0
 #: ... and at most this share of the token's life (so a 2-second test token stays usable).
 REFRESH_MARGIN_SHARE = 0.1
-
-
-class TokenRefusedError(FlexAuthError):
-    """The token endpoint refused (4xx other than 429): retrying cannot help.
-
-    ``tenant`` is the tenant workspace of a refused token exchange (None: the client's own
-    credentials were refused, which no tenant can survive).
-    """
-
-    def __init__(self, message: str, *, status: int, tenant: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.tenant = tenant
-
-
-class TokenEndpointUnavailableError(FlexAuthError):
-    """The token endpoint kept failing transiently until ``max_retry_seconds`` ran out."""
 
 
 class FlexAuthenticator(OAuthAuthenticator):
@@ -63,13 +51,14 @@ class FlexAuthenticator(OAuthAuthenticator):
         user_agent: str | None = None,
         clock: t.Callable[[], float] = time.monotonic,
         retry_policy: RetryPolicy | None = None,
+        session: requests.Session | None = None,
     ) -> None:
-        super().__init__(
-            auth_endpoint=token_url,
-            client_id=client_id,
-            client_secret=client_secret,
-            oauth_headers={"Accept": "application/json"}
-            | ({"User-Agent": user_agent} if user_agent else {}),
+        super().__init__(auth_endpoint=token_url, client_id=client_id, client_secret=client_secret)
+        #: The token endpoint's session (shared by a run's tenants: one pool of connections,
+        #: not one per tenant) and headers; the API's sessions are paced apart.
+        self.session = session or requests.Session()
+        self.headers = {"Accept": "application/json"} | (
+            {"User-Agent": user_agent} if user_agent else {}
         )
         self.logger = logging.getLogger("tap-hpe-flex.auth")
         self._timeout = timeout
@@ -170,9 +159,9 @@ class FlexAuthenticator(OAuthAuthenticator):
     def _post_once(self) -> requests.Response:
         """One token request: transient failures raise RetriableAPIError, refusals FlexAuthError."""
         self.token_requests += 1
-        response = self._session.post(
+        response = self.session.post(
             self.auth_endpoint,
-            headers=self._oauth_headers,
+            headers=self.headers,
             data=self.oauth_request_payload,
             timeout=self._timeout,
         )
@@ -233,6 +222,7 @@ class TokenExchangeAuthenticator(FlexAuthenticator):
             timeout=timeout,
             user_agent=user_agent,
             retry_policy=retry_policy,
+            session=subject.session,
         )
         self.subject = subject
         self.tenant_id = tenant_id
@@ -266,3 +256,56 @@ class TokenExchangeAuthenticator(FlexAuthenticator):
             400: "the exchange request was refused (is the tenant ID right?)",
         }.get(status, "the token endpoint answered with an error")
         return f"token exchange refused: {why} (HTTP {status}{': ' + extra if extra else ''})"
+
+
+class WorkspaceAuth:
+    """The token of each workspace of an MSP run: the MSP's own, or one exchanged per tenant.
+
+    Why per request and not per stream: pages of several tenants are in flight at once, and a 401
+    must renew only the token of the workspace it answered (:meth:`invalidate`), never every
+    tenant's.
+    """
+
+    def __init__(
+        self,
+        home: FlexAuthenticator,
+        home_workspace: str | None,
+        exchange: t.Callable[[str], TokenExchangeAuthenticator],
+    ) -> None:
+        self.home = home
+        self.home_workspace = home_workspace
+        self._exchange = exchange
+        self._lock = threading.Lock()
+        self._tenants: dict[str, FlexAuthenticator] = {}
+
+    def for_workspace(self, workspace: str | None) -> FlexAuthenticator:
+        """Return the authenticator of ``workspace`` (created on first use; no request is made)."""
+        if workspace is None or workspace == self.home_workspace:
+            return self.home
+        with self._lock:
+            auth = self._tenants.get(workspace)
+            if auth is None:
+                auth = self._tenants[workspace] = self._exchange(workspace)
+            return auth
+
+    def invalidate(self, workspace: str | None) -> None:
+        """Forget the token of ``workspace`` only (the API answered 401 to one of its requests)."""
+        self.for_workspace(workspace).invalidate()
+
+    @property
+    def access_token(self) -> str | None:
+        """The MSP token (for callers that inspect the run's token)."""
+        return self.home.access_token
+
+    @property
+    def token_requests(self) -> int:
+        """Token requests of the run: client credentials plus every exchange."""
+        with self._lock:
+            tenants = list(self._tenants.values())
+        return self.home.token_requests + sum(a.token_requests for a in tenants)
+
+    def exchanges(self, workspace: str) -> int:
+        """Token exchanges made for ``workspace`` so far (0 when none was needed)."""
+        with self._lock:
+            auth = self._tenants.get(workspace)
+        return auth.token_requests if auth is not None else 0

@@ -1,285 +1,330 @@
-"""FlexStream: the REST stream base shared by orders, devices and order transforms.
+"""FlexStream: the singer-sdk hooks of every Flex stream, each handing off to a small part.
 
-Paging (``limit``/``offset`` with a one-record overlap, or a snapshot check, that detects a list
-shifting under the sync, see ``drift.py``; pipelined in ``pipelined.py``), the cheap record path and
-the URL parameters live here; incremental plans in ``planning.py``, the snapshot check in
-``snapshot.py``, sending and error mapping in ``requesting.py``. The stream classes in
-``streams.py`` stay declarative.
+Why only hooks here: what a stream *is* (path, keys, schema, permission, filter) is declared in
+``streams.py``; how a partition is read is ``reading.py``; how a request is sent is
+``requester.py``. This class connects them to the SDK: partitions, records, bookmarks, progress
+and tenant skips.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
-from functools import cached_property
+from functools import cached_property, partial
 
-import requests
-import singer_sdk.singerlib as singer
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.streams.rest import PageContext
 
 from tap_hpe_flex.conform import RecordConformer
-from tap_hpe_flex.drift import OffsetWalk, default_key
+from tap_hpe_flex.drift import default_key
+from tap_hpe_flex.errors import FlexAPIError, FlexUserError, TokenRefusedError
 from tap_hpe_flex.incremental import (
-    UPDATED_SORT,
-    Strategy,
     canonical_timestamp,
-    updated_before_filter,
-    updated_filter,
+    minus_margin,
+    parse_http_date,
+    parse_timestamp,
 )
-from tap_hpe_flex.odata import combine
-from tap_hpe_flex.pipelined import consume, start_pipeline
-from tap_hpe_flex.planning import FlexPlanning
-from tap_hpe_flex.plans import CheckToken, PageToken, Plan, Snapshot
-from tap_hpe_flex.prefetch import PagePipeline
+from tap_hpe_flex.odata import ODataFilter
+from tap_hpe_flex.partition import ListPartition, PartitionRequests
+from tap_hpe_flex.reading import (
+    PageSource,
+    PartitionReader,
+    PrefetchedPages,
+    Prefetcher,
+    SequentialPages,
+)
 from tap_hpe_flex.redact import install as install_redactor
-from tap_hpe_flex.requesting import StrategyRejectedError
-from tap_hpe_flex.transport import FlexHTTPRequest, PacedSession
+from tap_hpe_flex.sdk_private import FastRecordMessages
+from tap_hpe_flex.tenants import WHOLE_TENANT, tenant_failure
+from tap_hpe_flex.transport import endpoint_key
 
 if t.TYPE_CHECKING:
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
-    from singer_sdk.streams.rest import HTTPRequest
 
+    from tap_hpe_flex.drift import Key, OffsetWalk
+    from tap_hpe_flex.progress import PartitionProgress
     from tap_hpe_flex.runtime import FlexRuntime
-    from tap_hpe_flex.tap import TapHpeFlex
 
-#: Kept for code that imported them from here before the split.
-__all__ = ["FlexStream", "PageToken", "Plan"]
+#: Records counted per progress update (one lock per batch instead of per record).
+_PROGRESS_BATCH = 64
 
 
-def _context_key(context: Context | None) -> t.Hashable:
+def context_key(context: Context | None) -> tuple[tuple[str, t.Any], ...]:
+    """Return a partition's context as a hashable key."""
     return tuple(sorted((context or {}).items()))
 
 
-class FlexStream(FlexPlanning):
-    """Base for Flex streams: paging, pacing, shared token, strategies, error mapping."""
+class FlexStream(FastRecordMessages):
+    """The SDK hooks shared by the Flex streams (see the module docstring)."""
 
-    #: Rate-limit / strategy key, e.g. ``orders``.
-    endpoint: str = ""
+    #: API path under ``api_url``, e.g. ``/flex/v1beta1/orders``.
+    path: str = ""
+    #: The GreenLake permission the stream needs (a 403 names it; MSP skips that scope).
+    permission: str = ""
+    #: The setting holding the stream's OData filter, and the fields it may name.
+    filter_setting: str | None = None
+    filterable_fields: tuple[str, ...] = ()
+    #: Whether the stream narrows syncs by ``updatedAt`` (orders, devices).
+    incremental: bool = False
 
-    def __init__(self, tap: TapHpeFlex, runtime: FlexRuntime) -> None:
-        self.runtime = runtime
-        self._plan: Plan | None = None
-        #: The last pass's paging walk (drift counters for logs, tests and the benchmark).
-        self.last_walk: OffsetWalk | None = None
-        self._pipelines: dict[t.Hashable, PagePipeline] = {}
-        self._mask_seen: t.Any = None
-        self._mask_full = False
-        super().__init__(tap)
-
-    # --- plumbing -----------------------------------------------------------------------------
-    @property
-    def url_base(self) -> str:
-        """The API host from ``api_url``."""
-        return str(self.config["api_url"]).rstrip("/")
-
-    @property
-    def authenticator(self) -> t.Any:
-        """The tap-wide authenticator: one token shared by every stream."""
-        return self.runtime.authenticator
-
-    @cached_property
-    def requests_session(self) -> requests.Session:
-        """A session paced by the tap-wide per-endpoint limiter."""
-        return PacedSession(self.runtime, pool_size=self.runtime.max_concurrent_requests + 2)
-
-    @property
-    def timeout(self) -> int:
-        """``request_timeout`` seconds."""
-        return t.cast("int", float(self.config.get("request_timeout", 60)))
-
-    @cached_property
-    def user_agent(self) -> str:
-        """``user_agent`` setting (default ``tap-hpe-flex/<version>``)."""
-        return str(self.config.get("user_agent") or self.runtime.default_user_agent)
-
-    @property
-    def stop_paging(self) -> bool:
-        """True once a ``sort`` pass has reached records older than the bookmark."""
-        return bool(self._plan and self._plan.stop)
-
-    @property
-    def offset_paging(self) -> bool:
-        """True when the stream pages a list with ``limit``/``offset`` (see ``drift.py``)."""
-        return True
-
-    def record_key(self, item: dict[str, t.Any]) -> t.Hashable:
-        """Return a raw item's identity, to recognise it across overlapping pages."""
-        return default_key(item)
-
-    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
-        """Build the request with ``%20``-encoded query values."""
-        request = super().get_http_request(page=page)
-        return FlexHTTPRequest(
-            url=request.url,
-            method=request.method,
-            params=request.params,
-            headers={**request.headers, "Accept": "application/json"},
-            data=request.data,
-        )
-
-    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
-        """``limit``/``offset`` plus the user filter and the strategy's filter or sort."""
-        plan = self._plan
-        if isinstance(next_page_token, PageToken):  # a pipelined page carries its own plan
-            plan, next_page_token = next_page_token.plan, next_page_token.offset
-        elif isinstance(next_page_token, CheckToken):  # a pass's snapshot check (snapshot.py)
-            return self._check_params(next_page_token)
-        params: dict[str, t.Any] = {"limit": self.page_size, "offset": next_page_token or 0}
-        strategy_filter = None
-        if plan and plan.bookmark is not None:
-            if plan.strategy is Strategy.FILTER:
-                strategy_filter = updated_filter(plan.bookmark)
-            elif plan.strategy is Strategy.SORT:
-                params["sort"] = UPDATED_SORT
-        user_filter = self.runtime.filter_text(self.endpoint)
-        if text := combine(user_filter, strategy_filter):
-            params["filter"] = text
-        return params
-
-    def _check_params(self, token: CheckToken) -> dict[str, t.Any]:
-        """Build a snapshot check: the pass's filter plus ``updatedAt lt T0``, or the newest."""
-        plan, snapshot = token.plan, token.snapshot
-        params: dict[str, t.Any] = {"limit": 1 if snapshot.by_sort else 0, "offset": 0}
-        strategy_filter = None
-        if plan.bookmark is not None and plan.strategy is Strategy.FILTER:
-            strategy_filter = updated_filter(plan.bookmark)
-        check_filter = None if snapshot.by_sort else updated_before_filter(snapshot.before)
-        if snapshot.by_sort:
-            params["sort"] = UPDATED_SORT
-        user_filter = self.runtime.filter_text(self.endpoint)
-        if text := combine(user_filter, strategy_filter, check_filter):
-            params["filter"] = text
-        return params
-
-    def request_records(self, context: Context | None) -> t.Iterable[dict]:
-        """Page through the list with overlapping pages; re-read when the list shifted."""
-        if not self.offset_paging:
-            yield from super().request_records(context)
-            return
-        pipeline = self._pipelines.pop(_context_key(context), None)
-        if pipeline is not None:
-            yield from consume(self, pipeline, context)
-            return
-        send = self.request_decorator(self._request)
-        self.last_walk = walk = OffsetWalk(
-            self.page_size, name=self.name, key=self.record_key, log=self.logger
-        )
-        offset: int | None = 0
-        snapshot: Snapshot | None = None
-        decided = False  # whether a snapshot check replaces the overlap (decided once per pass)
-        with self.get_http_request_counter() as counter:
-            counter.with_context(context)
-            while offset is not None:
-                prepared = self.build_page_request(context, offset, None)
-                response = send(prepared, context)
-                counter.increment()
-                self.update_sync_costs(prepared, response, context)
-                body = self.page_payload(response)
-                if not decided and self._plan is not None:
-                    decided = True
-                    date = response.headers.get("Date")
-                    snapshot = self.snapshot_start(context, self._plan, body, date)
-                    if snapshot is not None:
-                        walk.use_snapshot_check()
-                step = walk.accept(offset, body)
-                yield from self.keep_changed(step.items)
-                if self.stop_paging:
-                    return
-                offset = step.next_offset
-                if walk.check_due and snapshot is not None and self._plan is not None:
-                    counter.increment()
-                    holds = self.snapshot_holds(context, self._plan, snapshot, walk.total)
-                    offset = walk.checked(holds).next_offset
-
-    # --- records ------------------------------------------------------------------------------
     #: The SDK's per-value conformance is replaced by ``conformer`` (see ``conform.py``).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, tap: Tap, runtime: FlexRuntime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        super().__init__(tap)
+        if self.settings.msp:
+            natural = t.cast("tuple[str, ...]", type(self).primary_keys)
+            self.primary_keys = ("workspaceId", *natural)
+        self.requester = runtime.requester(self.name, self.permission, self.logger)
+        self.prefetcher = Prefetcher()
+        #: The last partition's paging walk (drift counters for logs, tests and the benchmark).
+        self.last_walk: OffsetWalk | None = None
+        self._strategies: set[str] = set()
+        self._old_state_warned = False
+        if runtime.max_concurrent_requests > 1:
+            runtime.at_run_start(self.start_prefetch)
+
+    # --- declarations derived -------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        """Rate-limit and strategy key of the stream's list endpoint, e.g. ``orders``."""
+        return endpoint_key(self.path)
+
+    @property
+    def rate_limit_keys(self) -> tuple[str, ...]:
+        """Rate-limit keys whose requests count for this stream."""
+        return (self.endpoint,)
+
+    @property
+    def url(self) -> str:
+        """The list endpoint's URL."""
+        return self.settings.api_url + self.path
+
+    @cached_property
+    def user_filter(self) -> str | None:
+        """The stream's OData filter as sent (FlexConfigError when the setting is invalid)."""
+        text = self.settings.filters.get(self.filter_setting or "")
+        if not text:
+            return None
+        parsed = ODataFilter.parse(
+            text, self.endpoint, fields=self.filterable_fields, setting=str(self.filter_setting)
+        )
+        return parsed.render()
+
+    def filter_problem(self) -> str | None:
+        """Why the stream cannot run with the configured filter, when it is selected."""
+        return None
 
     @cached_property
     def conformer(self) -> RecordConformer:
         """Compile the schema check once per stream (SDK conformance only for what differs)."""
         return RecordConformer(self.name, self.schema, self.logger)
 
-    def _all_fields_selected(self) -> bool:
-        mask = self.mask
-        if self._mask_seen is not mask:
-            self._mask_seen = mask
-            self._mask_full = all(mask.values())
-        return self._mask_full
+    # --- partitions -----------------------------------------------------------------------------
+    @property
+    def partitions(self) -> list[dict] | None:
+        """One partition per workspace in MSP mode (the tenant list is read on first use)."""
+        if not self.settings.msp:
+            return None
+        return [{"workspaceId": ws} for ws in self.runtime.workspaces()]
 
-    def _generate_record_messages(
-        self, record: dict
-    ) -> t.Generator[singer.RecordMessage, None, None]:
-        """Generate RECORD messages as the SDK does, minus the work that changes nothing.
+    def workspace_of(self, context: Context | None) -> str | None:
+        """Return the tenant workspace of a partition (None outside MSP mode)."""
+        return (context or {}).get("workspaceId") if self.settings.msp else None
 
-        Private SDK method (0.54.9), pinned by ``tests/performance``: the selection mask is
-        applied only when some property is deselected, and type conformance already happened in
-        ``post_process`` (``conformer``). Stream maps, version and ``time_extracted`` are as in
-        the SDK.
+    def record_key(self, context: Context | None) -> t.Callable[[dict[str, t.Any]], Key]:
+        """How a raw item is recognised across overlapping pages (its ``id``)."""
+        return default_key
+
+    def list_partition(self, context: Context | None) -> ListPartition:
+        """Describe, as data, what reading a partition needs."""
+        return ListPartition(
+            stream=self.name,
+            url=self.url,
+            page_size=self.settings.page_size,
+            key=self.record_key(context),
+            user_filter=self.user_filter,
+            workspace=self.workspace_of(context),
+            incremental=self.incremental,
+        )
+
+    def partition_requests(self, context: Context | None) -> PartitionRequests:
+        """Return the request builder of one partition."""
+        return PartitionRequests(
+            self.list_partition(context),
+            self.requester,
+            self.runtime.strategies,
+            self.runtime.probe_lock(self.endpoint),
+            self.logger,
+        )
+
+    def partition_label(self, context: Context | None) -> str:
+        """How progress lines name the partition."""
+        parts = []
+        if ws := (context or {}).get("workspaceId"):
+            parts.append(f"workspace {self.runtime.skips.label(ws)}")
+        parts.extend(f"{k}={v}" for k, v in (context or {}).items() if k != "workspaceId")
+        return ", ".join(parts)
+
+    # --- bookmarks ------------------------------------------------------------------------------
+    def starting_bookmark(self, context: Context | None) -> dt.datetime | None:
+        """Return the bookmark of the previous run, or ``start_date`` (whichever is later)."""
+        if not self.incremental:
+            return None
+        previous = self.get_context_state(context).get("replication_key_value")
+        found = [parse_timestamp(v) for v in (previous, self.settings.start_date) if v]
+        return max(found) if found else None
+
+    def get_replication_key_signpost(self, context: Context | None = None) -> t.Any:
+        """Cap bookmarks at the run's start minus a margin (lowered to the server's Date)."""
+        if not self.is_timestamp_replication_key:
+            return None
+        now = dt.datetime.now(tz=dt.timezone.utc)
+        if self.runtime.started_at is not None:  # pages may have been read since then
+            now = min(now, self.runtime.started_at)
+        return canonical_timestamp(minus_margin(now))
+
+    def cap_bookmark(self, context: Context | None, date: str | None) -> None:
+        """Write the partition's own cap (the SDK writes only the stream's), lowered to ``Date``.
+
+        A record updated while the run reads must be read again by the next run; without a cap
+        in the partition's state, its bookmark would be its newest record.
         """
-        if not self._all_fields_selected():
-            pop_deselected_record_properties(record, self.schema, self.mask)
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield singer.RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=utc_now(),
-                )
+        if not self.is_timestamp_replication_key:
+            return
+        cap = self.get_replication_key_signpost(context)
+        server_now = parse_http_date(date)
+        if server_now is not None:
+            cap = min(cap, canonical_timestamp(minus_margin(server_now)))
+        current = self.get_context_state(context).get("replication_key_signpost")
+        if current is None or cap < canonical_timestamp(current):
+            self.state_manager.write_replication_key_signpost(cap, context=context)
 
-    def parse_response(self, response: requests.Response) -> t.Iterable[dict]:
-        """Yield the page's items, applying the bookmark locally (all strategies)."""
-        items = self.page_payload(response).get("items") or []
-        yield from self.keep_changed(item for item in items if isinstance(item, dict))
+    # --- records --------------------------------------------------------------------------------
+    def start_prefetch(self) -> None:
+        """Queue every partition's pages to be fetched ahead (at the run's start)."""
+        if not self.selected:
+            return
+        contexts: list[dict | None] = [None]
+        if self.partitions:
+            contexts = list(self.partitions)
+        self.prefetcher.plan((context_key(c), partial(self.prefetched, c)) for c in contexts)
+
+    def prefetched(self, context: Context | None) -> PageSource:
+        """Return a partition's pages, fetched ahead from its starting bookmark."""
+        requests = self.partition_requests(context)
+        plan = requests.starting_plan(self.starting_bookmark(context))
+        pool = self.runtime.worker_pool(self.endpoint)
+        return PrefetchedPages(requests, plan, pool, self.runtime.max_concurrent_requests)
+
+    def read_partition(
+        self, context: Context | None, part: PartitionProgress
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """Read one partition of the list endpoint (see ``reading.py``)."""
+        source = self.prefetcher.take(context_key(context))
+        if source is None:
+            requests = self.partition_requests(context)
+            source = SequentialPages(
+                requests, requests.starting_plan(self.starting_bookmark(context))
+            )
+        reader = PartitionReader(
+            source.requests,
+            source,
+            on_page=lambda body: self.note_page(part, body),
+            on_date=lambda date: self.cap_bookmark(context, date),
+            log=self.logger,
+        )
+        self.last_walk = reader.walk
+        try:
+            yield from reader.records()
+        finally:
+            if reader.plan is not None:
+                self._strategies.add(reader.plan.strategy.value)
+
+    def note_page(self, part: PartitionProgress, body: dict[str, t.Any]) -> None:
+        """Count a page read in the partition's progress."""
+        total, offset = body.get("total"), body.get("offset")
+        start = offset if isinstance(offset, int) else part.position
+        position = start + len(body.get("items") or [])
+        self.runtime.progress.request(
+            part, total=total if isinstance(total, int) else None, position=position
+        )
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """Read a partition, counting progress; in MSP mode skip a tenant that refuses."""
+        install_redactor()  # idempotent: covers handlers added after the tap was built
+        self.runtime.begin_partition()
+        workspace = self.workspace_of(context)
+        if workspace and self.runtime.skips.is_skipped(workspace, self.permission):
+            self.logger.info("%s: tenant %s is skipped in this run", self.name, workspace)
+            if (source := self.prefetcher.take(context_key(context))) is not None:
+                source.close()
+            return
+        self._warn_old_state()
+        self.cap_bookmark(context, None)
+        progress = self.runtime.progress
+        part = progress.start(self.name, self.partition_label(context))
+        pending = 0
+        try:
+            for record in self.read_partition(context, part):
+                pending += 1
+                if pending == _PROGRESS_BATCH:
+                    progress.record(part, pending)
+                    pending = 0
+                yield record
+        except FlexUserError as exc:
+            reason = tenant_failure(exc) if workspace else None
+            if workspace is None or reason is None:
+                raise
+            whole = isinstance(exc, TokenRefusedError) or not (
+                isinstance(exc, FlexAPIError) and exc.status == 403
+            )
+            self.runtime.skips.skip(workspace, WHOLE_TENANT if whole else self.permission, reason)
+            # Records read before the failure were emitted, but the bookmark must not move.
+            self.get_context_state(context).pop("progress_markers", None)
+        finally:
+            progress.record(part, pending)
+            progress.finish(part, ", ".join(sorted(self._strategies)) or None)
+
+    def _warn_old_state(self) -> None:
+        if self._old_state_warned or not self.settings.msp:
+            return
+        self._old_state_warned = True
+        if self.stream_state.get("replication_key_value"):
+            self.logger.warning(
+                "%s: the state holds a bookmark from a run without tenant_workspace_ids; "
+                "bookmarks are now kept per workspace, so it is not used (each workspace starts "
+                "from start_date)",
+                self.name,
+            )
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
-        """Write ``updatedAt`` in the canonical form the bookmarks use."""
+        """Canonical ``updatedAt``, the record's ``workspaceId``, and the schema's types."""
         value = row.get("updatedAt")
         if isinstance(value, str):
             try:
                 row["updatedAt"] = canonical_timestamp(value)
             except ValueError:
                 self.logger.warning("%s: unparseable updatedAt %r kept as is", self.name, value)
-        return row
+        row["workspaceId"] = (context or {}).get("workspaceId") or self.settings.home_workspace
+        return self.conformer.conform(row)
 
-    # --- pipelined paging (see prefetch.py) ----------------------------------------------------
-    def start_pipelines(self, contexts: t.Iterable[Context | None]) -> None:
-        """Start fetching every partition's pages now (main thread, at the run's start)."""
-        if not self.offset_paging:
-            return
-        for context in contexts:
-            self._pipelines[_context_key(context)] = start_pipeline(self, context)
+    # --- --test ---------------------------------------------------------------------------------
+    def check_params(self, context: Context | None) -> dict[str, t.Any]:
+        """Query of the ``--test`` request: one record, as a sync would ask."""
+        return {"limit": 1, "offset": 0, **self.list_partition(context).extra_params}
 
-    def stop_pipelines(self) -> None:
-        """Drop pipelines never consumed (a failed run); their spools are deleted."""
-        for pipeline in self._pipelines.values():
-            pipeline.close()
-        self._pipelines.clear()
+    def check_context(self, workspace: str | None) -> dict[str, t.Any] | None:
+        """Return the partition ``--test`` checks (a workspace, and what the stream needs)."""
+        return {"workspaceId": workspace} if workspace else None
 
-    def note_page(self, body: dict[str, t.Any], context: Context | None) -> None:
-        """Told of each page consumed from a pipeline (progress counting in subclasses)."""
+    def check_access(self, workspace: str | None) -> str:
+        """Make one cheap request as a sync would; raise FlexUserError if refused.
 
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        """Run the partition with the planned strategy, falling back when a probe is refused."""
-        install_redactor()  # idempotent: covers handlers added after the tap was built
-        self.runtime.begin_partition()
-        pipeline = self._pipelines.get(_context_key(context))
-        if pipeline is not None:
-            self._plan = pipeline.holder.plan  # type: ignore[attr-defined]
-            yield from self.request_records(context)
-            return
-        self._plan = plan = self._make_plan(context)
-        while True:
-            try:
-                yield from self.request_records(context)
-                return
-            except StrategyRejectedError as exc:
-                nxt = self.runtime.strategies.reject(self.endpoint, exc.strategy, exc.reason)
-                _, probing = self.runtime.strategies.strategy_for(self.endpoint)
-                self._plan = plan = Plan(nxt, probing, plan.bookmark)
-
-    # --- requests and errors ------------------------------------------------------------------
+        Returns a note for the report ("" when there is nothing to add).
+        """
+        context = self.check_context(workspace)
+        self.requester.get(self.url, self.check_params(context), workspace=workspace)
+        return ""

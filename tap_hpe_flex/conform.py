@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 import typing as t
 
-from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_hpe_flex.errors import FlexAPIError
+from tap_hpe_flex.sdk_private import conform_record_data_types
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),

@@ -13,14 +13,6 @@ import typing as t
 if t.TYPE_CHECKING:
     import requests
 
-#: The GreenLake permission each Flex endpoint needs (HPE's guide, "Access and permissions").
-ENDPOINT_PERMISSIONS: dict[str, str] = {
-    "orders": "View on Orders",
-    "orders/transform": "View on Orders",
-    "devices": "View on Devices",
-    "devices/{id}": "View on Devices",
-}
-
 _MAX_TEXT = 300
 
 
@@ -34,6 +26,23 @@ class FlexConfigError(FlexUserError):
 
 class FlexAuthError(FlexUserError):
     """The token endpoint or the API refused the credentials or the token."""
+
+
+class TokenRefusedError(FlexAuthError):
+    """The token endpoint refused (4xx other than 429): retrying cannot help.
+
+    ``tenant`` is the tenant workspace of a refused token exchange (None: the client's own
+    credentials were refused, which no tenant can survive).
+    """
+
+    def __init__(self, message: str, *, status: int, tenant: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.tenant = tenant
+
+
+class TokenEndpointUnavailableError(FlexAuthError):
+    """The token endpoint kept failing transiently until ``max_retry_seconds`` ran out."""
 
 
 class FlexAPIError(FlexUserError):

@@ -22,6 +22,8 @@ import enum
 import logging
 import re
 import threading
+import typing as t
+from dataclasses import dataclass
 
 from tap_hpe_flex.errors import error_issues
 
@@ -32,6 +34,12 @@ UTC = dt.timezone.utc
 #: Seconds subtracted from the sync's start time when capping a bookmark: a record committed
 #: slightly late (clock skew, replica lag) must still be read by the next sync.
 BOOKMARK_SAFETY_MARGIN_S = 30
+
+
+def minus_margin(moment: dt.datetime) -> dt.datetime:
+    """``moment`` minus the bookmark safety margin (read here, so one setting governs all)."""
+    return moment - dt.timedelta(seconds=BOOKMARK_SAFETY_MARGIN_S)
+
 
 _TIMESTAMP = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?"
@@ -227,3 +235,46 @@ class StrategyRegistry:
         if nxt is Strategy.CLIENT:
             self.accept(endpoint, nxt, "server supports neither updatedAt filter nor sort")
         return nxt
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one pass of a partition narrows to changed records (immutable: travels with pages)."""
+
+    strategy: Strategy
+    probing: bool
+    bookmark: dt.datetime | None
+
+    def params(self) -> tuple[str | None, str | None]:
+        """Return the pass's ``(updatedAt filter clause, sort)``; (None, None) when it has none."""
+        if self.bookmark is None:
+            return None, None
+        if self.strategy is Strategy.FILTER:
+            return updated_filter(self.bookmark), None
+        if self.strategy is Strategy.SORT:
+            return None, UPDATED_SORT
+        return None, None
+
+
+FULL_PASS = Plan(Strategy.FULL, probing=False, bookmark=None)
+
+
+def narrow(records: t.Iterable[dict], plan: Plan) -> tuple[list[dict], bool]:
+    """Keep records changed since the bookmark; True when a ``sort`` pass reached older ones.
+
+    A record whose ``updatedAt`` cannot be read is kept: at-least-once beats losing it.
+    """
+    if plan.bookmark is None:
+        return list(records), False
+    kept: list[dict] = []
+    for record in records:
+        try:
+            updated = parse_timestamp(record["updatedAt"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            kept.append(record)
+            continue
+        if updated >= plan.bookmark:
+            kept.append(record)
+        elif plan.strategy is Strategy.SORT:
+            return kept, True
+    return kept, False

@@ -10,41 +10,10 @@ literal's type must match the field's.
 from __future__ import annotations
 
 import re
+import typing as t
 from dataclasses import dataclass
 
 from tap_hpe_flex.errors import FlexConfigError
-
-#: Filterable fields per endpoint, as the guide and the OpenAPI document list them.
-FILTERABLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "orders": (
-        "id",
-        "billingAccountId",
-        "sowId",
-        "billingAccountName",
-        "customerName",
-        "resellerName",
-        "partnerName",
-        "distributorName",
-        "isFlexPartner",
-    ),
-    "devices": (
-        "id",
-        "macAddress",
-        "serialNumber",
-        "resourceId",
-        "partNumber",
-        "name",
-        "type",
-        "model",
-        "make",
-        "billingAccountName",
-        "billingTier",
-    ),
-}
-# The transform endpoint takes the orders fields except id and isFlexPartner.
-FILTERABLE_FIELDS["orders/transform"] = tuple(
-    f for f in FILTERABLE_FIELDS["orders"] if f not in {"id", "isFlexPartner"}
-)
 
 #: Fields whose literals must be booleans; every other documented field is a string.
 BOOLEAN_FIELDS = frozenset({"isFlexPartner"})
@@ -124,15 +93,20 @@ class ODataFilter:
         """Canonical text of the whole filter."""
         return " and ".join(term.render() for term in self.terms)
 
-    def unsupported_fields(self, endpoint: str) -> list[str]:
-        """Fields of this filter that ``endpoint`` cannot filter on (in filter order)."""
-        allowed = set(FILTERABLE_FIELDS[endpoint])
+    def unsupported_fields(self, fields: t.Iterable[str]) -> list[str]:
+        """Fields of this filter that are not among ``fields`` (in filter order)."""
+        allowed = set(fields)
         return [f for f in dict.fromkeys(t.field for t in self.terms) if f not in allowed]
 
     @classmethod
-    def parse(cls, text: str, endpoint: str, *, setting: str = "filter") -> ODataFilter:
-        """Parse and validate ``text`` for ``endpoint``; raise FlexConfigError on one line."""
-        return _Parser(text, endpoint, setting).parse()
+    def parse(
+        cls, text: str, endpoint: str, *, fields: t.Sequence[str], setting: str = "filter"
+    ) -> ODataFilter:
+        """Parse and validate ``text`` for ``endpoint``, whose filterable ``fields`` are given.
+
+        Raises FlexConfigError on one line that says what is allowed.
+        """
+        return _Parser(text, endpoint, tuple(fields), setting).parse()
 
 
 def combine(*expressions: str | None) -> str | None:
@@ -142,14 +116,11 @@ def combine(*expressions: str | None) -> str | None:
 
 
 class _Parser:
-    def __init__(self, text: str, endpoint: str, setting: str) -> None:
-        if endpoint not in FILTERABLE_FIELDS:
-            msg = f"unknown endpoint {endpoint!r}"
-            raise ValueError(msg)
+    def __init__(self, text: str, endpoint: str, fields: tuple[str, ...], setting: str) -> None:
         self.text = text
         self.endpoint = endpoint
         self.setting = setting
-        self.fields = FILTERABLE_FIELDS[endpoint]
+        self.fields = fields
         self.tokens = self._tokenize(text)
         self.index = 0
 

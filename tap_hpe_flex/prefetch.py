@@ -11,8 +11,11 @@ the walk wants a different offset than planned (the list shifted), the pipeline 
 fetched ahead and starts a new run from there. Singer output, state and bookmarks stay on the main
 thread; pipelines of all selected streams start together, so endpoints run concurrently.
 
-Memory stays flat: pages wait on disk (in 64 MB segments deleted once read), and while the
-consumer is reading a partition the pipeline stays at most ``ahead`` pages in front of it.
+Memory and disk stay flat: pages wait on disk (in 64 MB segments deleted once read); while the
+consumer is reading a partition the pipeline stays at most ``ahead`` pages in front of it, and a
+partition not yet being read fetches at most ``depth`` pages. Any failure in a worker (a request
+that failed for good, a spool file that cannot be created) is handed to the consumer, which raises
+it when it asks for that page: nothing waits for ever.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import tempfile
 import threading
 import typing as t
 from dataclasses import dataclass, field
+
+from tap_hpe_flex.errors import FlexUserError
 
 logger = logging.getLogger("tap-hpe-flex")
 
@@ -51,8 +56,12 @@ class WorkerPool:
         while (task := self._tasks.get()) is not None:
             try:
                 task()
-            except BaseException:
+            except BaseException:  # tasks hand their errors to the consumer; this is a bug
                 logger.exception("prefetch worker failed")
+
+    def alive(self) -> bool:
+        """Tell whether a worker thread still runs (a consumer must not wait on a dead pool)."""
+        return any(thread.is_alive() for thread in self._threads)
 
     def close(self) -> None:
         """Let the threads end after the tasks already queued."""
@@ -112,7 +121,7 @@ class PagePipeline:
         self._run = 0
         self._queue: list[int] = []  # offsets still to request in this run, ascending
         self._inflight: set[tuple[int, int]] = set()  # (run, offset): stale runs hold workers
-        self._done: dict[int, tuple[_Segment, int, int, str | None]] = {}
+        self._done: dict[int, tuple[_Segment, int, int, Fetched]] = {}
         self._errors: dict[int, BaseException] = {}
         self._first_pending: int | None = None
         self._active = False
@@ -145,17 +154,31 @@ class PagePipeline:
         self._pump()
         with self._cond:
             while offset not in self._done and offset not in self._errors:
-                self._cond.wait()
+                self._cond.wait(timeout=1.0)
+                if not self._pool.alive() and offset not in self._done:
+                    msg = f"{self.name}: the worker threads fetching pages have stopped"
+                    raise FlexUserError(msg)
             if offset in self._errors:
                 raise self._errors.pop(offset)
-            segment, pos, length, date = self._done.pop(offset)
+            segment, pos, length, meta = self._done.pop(offset)
             self._drop_below(offset)
         body = os.pread(segment.fd, length, pos)
         with self._cond:
             segment.live -= 1
             self._release(segment)
         self._pump()
-        return Fetched(offset, body, date)
+        return Fetched(offset, body, meta.date, meta.extra)
+
+    def set_stride(self, stride: int) -> None:
+        """Change the distance between planned offsets (overlap by one, or none)."""
+        with self._cond:
+            self.stride = max(1, stride)
+
+    def stop_speculating(self) -> None:
+        """Fetch only the offsets asked for from now on (a pass that stops early)."""
+        with self._cond:
+            self.speculate = False
+            self._queue.clear()
 
     def close(self) -> None:
         """Stop fetching; delete the spool once nothing is in flight."""
@@ -194,8 +217,10 @@ class PagePipeline:
         with self._cond:
             if self._closed:
                 return
+            # Ahead of the consumer, or, before it starts reading this partition, a few pages.
+            limit = self.ahead if self._active else self.depth
             while self._queue and len(self._inflight) < self.depth:
-                if self._active and len(self._done) + len(self._inflight) >= self.ahead:
+                if len(self._done) + len(self._inflight) >= limit:
                     break
                 offset = self._queue.pop(0)
                 self._inflight.add((self._run, offset))
@@ -214,15 +239,19 @@ class PagePipeline:
                 self._cond.notify_all()
                 return
         try:
-            fetched = self._fetch(offset)
+            self._store(run, offset, self._fetch(offset))
         except BaseException as exc:
+            if isinstance(exc, OSError):  # the spool: no file could be created or written
+                msg = (
+                    f"{self.name}: cannot keep a fetched page in a temporary file ({exc}); "
+                    "raise the open-files limit (ulimit -n) or free space in the temp directory"
+                )
+                exc = FlexUserError(msg)
             with self._cond:
                 self._inflight.discard((run, offset))
                 if run == self._run:
                     self._errors[offset] = exc
                 self._cond.notify_all()
-        else:
-            self._store(run, offset, fetched)
         self._pump()
 
     def _store(self, run: int, offset: int, fetched: Fetched) -> None:
@@ -243,11 +272,14 @@ class PagePipeline:
             segment.size += len(fetched.body)
             segment.live += 1
             segment.writing += 1
-        error: OSError | None = None
+        error: FlexUserError | None = None
         try:
             os.pwrite(segment.fd, fetched.body, pos)
         except OSError as exc:
-            error = exc
+            error = FlexUserError(
+                f"{self.name}: cannot write a fetched page to a temporary file ({exc}); "
+                "free space in the temp directory"
+            )
         with self._cond:
             # In flight until stored: a consumer asking for it meanwhile must wait, not re-plan.
             self._inflight.discard((run, offset))
@@ -260,7 +292,8 @@ class PagePipeline:
                 self._errors[offset] = error
                 self._release(segment)
             else:
-                self._done[offset] = (segment, pos, len(fetched.body), fetched.date)
+                meta = Fetched(offset, b"", fetched.date, fetched.extra)  # the body is spooled
+                self._done[offset] = (segment, pos, len(fetched.body), meta)
             self._cond.notify_all()
 
     def _plan_rest(self, offset: int, count: int, total: int | None) -> None:

@@ -74,6 +74,9 @@ class ProgressTracker:
         self._streams: dict[str, _StreamTotals] = {}
         self.retries: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
+        #: Requests sent per rate-limit key, as the server saw them (fetched ahead, probes,
+        #: checks, retries and 401 re-sends included).
+        self.sent: Counter[str] = Counter()
 
     # --- hooks --------------------------------------------------------------------------------
     def note_retry(self, key: str | None, status: int | None) -> None:
@@ -83,6 +86,11 @@ class ProgressTracker:
             self.retries[name] += 1
             if status == 429:
                 self.throttled[name] += 1
+
+    def note_sent(self, key: str) -> None:
+        """Count one request sent to endpoint ``key`` (``PacedSession.on_sent``)."""
+        with self._lock:
+            self.sent[key] += 1
 
     def start(self, stream: str, label: str) -> PartitionProgress:
         """Begin counting a partition."""
@@ -165,11 +173,12 @@ class ProgressTracker:
                 return None
             keys = list(keys)
             retries = sum(self.retries[k] for k in keys)
+            sent = sum(self.sent[k] for k in keys)
             throttled = sum(self.throttled[k] for k in keys)
             duration = (totals.ended or self._clock()) - totals.started
             strategy = ", ".join(sorted(totals.strategies)) or "none"
             return (
-                f"Summary {stream}: {totals.records} records, {totals.requests} requests, "
+                f"Summary {stream}: {totals.records} records, {sent} requests, "
                 f"{retries} retries, {throttled} 429s, {_duration(duration)}, "
                 f"{totals.partitions} partition(s), strategy {strategy}"
             )

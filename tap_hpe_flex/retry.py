@@ -127,8 +127,11 @@ def failure_summary(
     return f"connection failed ({type(exc).__name__})", None
 
 
+_Result = t.TypeVar("_Result")
+
+
 def call_with_retries(
-    attempt: t.Callable[[], requests.Response],
+    attempt: t.Callable[[], _Result],
     *,
     what: str,
     key: str | None,
@@ -137,7 +140,7 @@ def call_with_retries(
     log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     on_give_up: type[Exception] = FlexAPIError,
     quote_text: bool = True,
-) -> requests.Response:
+) -> _Result:
     """Call ``attempt`` until it returns, retrying transient failures within the time budget.
 
     ``what`` names the request in logs (``orders: GET /flex/v1beta1/orders``); ``key`` is its

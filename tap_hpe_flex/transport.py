@@ -1,26 +1,40 @@
-"""Transport pieces of FlexStream: rate-limit keys, the paced session, request encoding.
+"""HTTP for the Flex API: rate-limit keys, one paced send, JSON decoding, deprecation notices.
 
-Kept apart from ``client.py`` so the stream logic reads on its own; offset paging lives in
-``drift.py`` and ``FlexStream.request_records``.
+Why one paced send for everything (pages, probes, checks, single devices, the MSP tenant list):
+the server counts every request it receives, retries and 401 re-sends included, so every request
+waits for its endpoint's slot in the shared limiter and is counted once, here, as the server will
+see it. The token is added after the wait, so a long wait never sends a stale token.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import typing as t
 from urllib.parse import quote, urlencode, urlsplit
 
+import msgspec
 import requests
 import requests.adapters
 from requests.utils import resolve_proxies
-from singer_sdk.pagination import BaseAPIPaginator
-from singer_sdk.streams.rest import HTTPRequest
 
 if t.TYPE_CHECKING:
-    from tap_hpe_flex.runtime import FlexRuntime
+    from tap_hpe_flex.ratelimit import EndpointRateLimiter
 
+logger = logging.getLogger("tap-hpe-flex")
 
 API_PREFIX = "/flex/v1beta1/"
+
+_decoder = msgspec.json.Decoder()
+
+
+class Authenticates(t.Protocol):
+    """What a paced send needs of an authenticator: a bearer header, fresh when added."""
+
+    def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Add the ``Authorization`` header (fetching a token first when none is fresh)."""
+        ...
 
 
 def endpoint_key(url_or_path: str) -> str:
@@ -34,17 +48,83 @@ def endpoint_key(url_or_path: str) -> str:
     return path
 
 
-class PacedSession(requests.Session):
-    """A session that waits for the shared per-endpoint limiter before every send.
+def encode_query(params: t.Mapping[str, t.Any]) -> str:
+    """Encode query values with ``%20`` for spaces (as HPE's examples do), not ``+``."""
+    pairs = [(k, v) for k, v in params.items() if v is not None]
+    return urlencode(pairs, quote_via=quote, safe="")
 
-    Pacing at ``send`` counts every attempt (retries and the 401 re-send included); the attempt is
-    stamped when its answer has arrived, so the server, which counts on arrival, never sees more
-    than the limit in any window.
+
+def decode_json(raw: bytes) -> t.Any:
+    """Decode a body with msgspec (about twice as fast), or ``json`` for what msgspec refuses.
+
+    ``json`` accepts ``NaN``/``Infinity`` literals that msgspec does not; the record conformance
+    turns those into nulls as the SDK would.
+    """
+    try:
+        return _decoder.decode(raw)
+    except msgspec.DecodeError:
+        return json.loads(raw)
+
+
+def page_body(raw: bytes) -> dict[str, t.Any]:
+    """Decode a page as a dict (a bare list is taken as the items); ValueError if not JSON."""
+    decoded = decode_json(raw)
+    return decoded if isinstance(decoded, dict) else {"items": decoded}
+
+
+class DeprecationNotices:
+    """Warns once per endpoint per run when the API announces a deprecation or a sunset."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    def note(self, key: str, response: requests.Response) -> None:
+        """Look at an answer's ``Deprecation``/``Sunset`` headers (thread-safe)."""
+        headers = response.headers
+        if "Deprecation" not in headers and "Sunset" not in headers:
+            return
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        details = "; ".join(
+            f"{name}: {' '.join(headers[name].split())[:200]}"
+            for name in ("Deprecation", "Sunset", "Link")
+            if name in headers
+        )
+        path = urlsplit(response.url).path
+        logger.warning(
+            "The API announces that GET %s is deprecated (%s); upgrade tap-hpe-flex before "
+            "the sunset date",
+            API_PREFIX + key if API_PREFIX in path else path,
+            details,
+        )
+
+
+class PacedSession(requests.Session):
+    """A session whose every request waits for its endpoint's slot and is counted once.
+
+    ``on_sent(key)`` is told of each request sent (for the summary: requests as the server saw
+    them). The slot is stamped when the answer has arrived, so the server, which counts on arrival,
+    never sees more than the limit in any window.
     """
 
-    def __init__(self, runtime: FlexRuntime, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        limiter: EndpointRateLimiter,
+        *,
+        notices: DeprecationNotices | None = None,
+        on_sent: t.Callable[[str], None] | None = None,
+        user_agent: str | None = None,
+        pool_size: int = 10,
+    ) -> None:
         super().__init__()
-        self._runtime = runtime
+        self.limiter = limiter
+        self.notices = notices
+        self.on_sent = on_sent
+        if user_agent:
+            self.headers["User-Agent"] = user_agent
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         # Enough pooled connections for every request in flight (requests' default is 10; a
         # fuller pool would open and drop a connection per request).
@@ -65,58 +145,39 @@ class PacedSession(requests.Session):
             self._proxies[key] = proxies
         return proxies
 
-    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
-        """Acquire a slot for the request's endpoint, send, and note deprecation headers."""
-        kwargs.setdefault("proxies", self._proxies_for(request))
-        key = endpoint_key(request.url or "")
-        limiter = self._runtime.limiter
-        slot, waited = limiter.reserve(key)
-        if waited > 0:
-            logging.getLogger("tap-hpe-flex").log(
-                logging.INFO if waited >= 1 else logging.DEBUG,
-                "Paced %s: waited %.1f s to stay within %d requests per %g s",
-                key,
-                waited,
-                limiter.limit_for(key),
-                limiter.window_s,
+    def get_paced(
+        self,
+        url: str,
+        params: t.Mapping[str, t.Any] | None,
+        auth: Authenticates,
+        *,
+        timeout: float,
+    ) -> requests.Response:
+        """Send one GET: wait for the slot, add the token, send, free the slot."""
+        query = encode_query(params or {})
+        prepared = self.prepare_request(
+            requests.Request(
+                "GET", f"{url}?{query}" if query else url, headers={"Accept": "application/json"}
             )
-        if waited > 0 and "Authorization" in request.headers:
-            # The token was checked before the wait; renew it if it went stale meanwhile.
-            self._runtime.authenticator.authenticate_request(request)
+        )
+        key = endpoint_key(url)
+        slot, waited = self.limiter.reserve(key)
         try:
-            response = super().send(request, **kwargs)
+            if waited > 0:
+                logger.log(
+                    logging.INFO if waited >= 1 else logging.DEBUG,
+                    "Paced %s: waited %.1f s to stay within %d requests per %g s",
+                    key,
+                    waited,
+                    self.limiter.limit_for(key),
+                    self.limiter.window_s,
+                )
+            auth.authenticate_request(prepared)
+            if self.on_sent is not None:
+                self.on_sent(key)
+            response = self.send(prepared, timeout=timeout, proxies=self._proxies_for(prepared))
         finally:
-            limiter.complete(slot)
-        self._runtime.note_deprecation(key, response)
+            self.limiter.complete(slot)
+        if self.notices is not None:
+            self.notices.note(key, response)
         return response
-
-
-class FlexHTTPRequest(HTTPRequest):
-    """Encodes spaces in query values as ``%20`` (as HPE's examples do), not ``+``."""
-
-    __slots__ = ()
-
-    def encode_params(self) -> str:
-        """Encode with ``quote`` instead of ``quote_plus``."""
-        pairs = [(k, v) for k, v in self.params.items() if v is not None]
-        return urlencode(pairs, quote_via=quote, safe=self.safe_query_chars)
-
-
-class IndexPaginator(BaseAPIPaginator[int]):
-    """Walks a list of single-object requests (``device_ids``): the token is the list index."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(0)
-        self._size = size
-
-    def has_more(self, response: requests.Response) -> bool:
-        """More ids remain."""
-        return self.current_value + 1 < self._size
-
-    def get_next(self, response: requests.Response) -> int | None:
-        """Return the next index."""
-        return self.current_value + 1
-
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        """Go on after a missing id (404), which yields nothing."""
-        return True

@@ -9,7 +9,9 @@ path, so the parity tests read `--about` and map setting kinds exactly as the ge
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 import subprocess
 import sys
 from functools import cache
@@ -108,6 +110,79 @@ def tap_env(sim: FlexSimulator) -> dict[str, str]:
         "TAP_HPE_FLEX_CLIENT_SECRET": sim.config.client_secret,
         "TAP_HPE_FLEX_WORKSPACE_ID": sim.config.workspace_id,
     }
+
+
+def tap_schemas(workdir: Path) -> dict[str, dict[str, Any]]:
+    """The tap's catalog entries per stream (SCHEMA, key properties), from its own discovery.
+
+    Discovery makes no request; hand-written message streams use it so that what a loader is fed
+    has exactly the tap's schema (its required fields, types and keys).
+    """
+    config = workdir / "discover-config.json"
+    config.write_text(json.dumps({"client_id": "x", "client_secret": "y"}), encoding="utf-8")
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("tap-hpe-flex")),
+            "--config",
+            str(config),
+            "--discover",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return {s["tap_stream_id"]: s for s in json.loads(proc.stdout)["streams"]}
+
+
+# --- a copy of the project, for tests that change it (docs, demo, .env) ------------------------
+
+# Plugin environments whose pip_url names no path: safe to share with the checkout.
+SHARED_PLUGIN_DIRS = ("loaders", "utilities")
+
+
+def copy_project(dest: Path) -> Path:
+    """The checkout's files (tracked and new, as `git ls-files` lists them) plus links to its venvs.
+
+    `.venv` and `.venv-meltano` are links (scripts/setup.sh finds them up to date and skips
+    pip); `.meltano/loaders` and `.meltano/utilities` too. The extractor's environment is not
+    linked: its pip_url `-e .` would point the shared one at this copy.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout.decode()
+    for rel in filter(None, listed.split("\0")):
+        source = REPO / rel
+        if source.is_file():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    for venv in (".venv", ".venv-meltano"):
+        if not (REPO / venv).exists():
+            pytest.fail(f"{REPO / venv} is missing: run `source scripts/setup.sh` first")
+        (dest / venv).symlink_to(REPO / venv)
+    # A stale stamp would make scripts/setup.sh in the copy pip-install the copy, editable, into
+    # the checkout's linked .venv: refuse instead.
+    stamp = subprocess.run(
+        ["bash", "-c", "cat pyproject.toml scripts/setup.sh | cksum"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+    stamp_file = REPO / ".venv" / ".setup-stamp"
+    if not stamp_file.exists() or stamp_file.read_text().strip() != stamp:
+        pytest.fail("the checkout's .venv is not up to date: run `source scripts/setup.sh` first")
+    (dest / ".meltano").mkdir()
+    for kind in SHARED_PLUGIN_DIRS:
+        if (REPO / ".meltano" / kind).is_dir():
+            (dest / ".meltano" / kind).symlink_to(REPO / ".meltano" / kind)
+    return dest
 
 
 # --- the oracle: the simulator's records, read over HTTP like a client --------------------------

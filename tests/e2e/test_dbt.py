@@ -258,3 +258,57 @@ def test_meltano_run_builds_marts_matching_the_api(installed: None, tmp_path: Pa
     for title in ("Billing reconciliation", "Fleet by model", "Partner orders"):
         assert title in demo
     assert "reconciliation_status" in demo and "matched" in demo
+
+
+def test_tenant_marts_keep_workspaces_apart(installed: None, tmp_path: Path) -> None:
+    """An MSP's tenants through dbt: every grain and unique test carries workspace_id.
+
+    Generated tenants share ids and names (one seed), so a model that dropped the workspace would
+    show duplicate keys in dbt's tests and mix tenants' counts in the marts.
+    """
+    env = _env(tmp_path)
+    db = tmp_path / "flex.duckdb"
+    with running_simulator(orders=30, devices=60, seed=5, tenants=3) as sim:
+        env.update(tap_env(sim))
+        env.update(
+            TAP_HPE_FLEX_TENANT_WORKSPACE_IDS='["*"]',
+            TAP_HPE_FLEX_WORKSPACES_API_URL=sim.url,
+            # Tenant tokens are exchanged at the token URL of each tenant's workspace.
+            TAP_HPE_FLEX_TOKEN_URL=f"{sim.url}/authorization/v2/oauth2/{{workspace_id}}/token",
+        )
+        proc = _meltano(PIPELINE, env)
+    _assert_dbt_passed(proc)
+    with duckdb.connect(str(db), read_only=True) as con:
+
+        def per_workspace(sql: str) -> dict[str, int]:
+            return {str(w): int(n) for w, n in con.execute(sql).fetchall()}
+
+        loaded = {
+            table: per_workspace(
+                f"SELECT workspaceid, count(*) FROM tap_hpe_flex.{table} GROUP BY 1"
+            )
+            for table in ("orders", "devices")
+        }
+        fleet = per_workspace(
+            f"SELECT workspace_id, sum(device_count) FROM {MARTS}.fleet_devices GROUP BY 1"
+        )
+        sows = per_workspace(
+            f"SELECT workspace_id, sum(order_count) FROM {MARTS}.billing_sow_orders GROUP BY 1"
+        )
+        accounts = per_workspace(
+            f"SELECT workspace_id, sum(device_count) "
+            f"FROM {MARTS}.billing_account_reconciliation GROUP BY 1"
+        )
+    assert len(loaded["devices"]) == 3, loaded  # the three tenants, each its own workspace
+    assert fleet == accounts == loaded["devices"]
+    assert sows == loaded["orders"]
+
+    # DEMO_TENANTS=N prints these per-tenant figures: one row per workspace, the mart's devices.
+    shown = subprocess.run(
+        [sys.executable, str(REPO / "scripts/demo_summary.py"), "tenants", str(db)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [line.split() for line in shown.splitlines() if line.strip()[:32] in fleet]
+    assert {r[0]: int(r[1]) for r in rows} == fleet, shown

@@ -11,15 +11,8 @@ so the second run re-sends records the table already holds; they must merge, not
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import shutil
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from glob import glob
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +22,6 @@ from flex_simulator.testing import running_simulator
 from tests.e2e.meltano_helpers import (
     COMPARED,
     INCREMENT,
-    REPO,
     SCHEMA,
     clean_env,
     meltano,
@@ -40,92 +32,9 @@ from tests.e2e.meltano_helpers import (
     tap_env,
     transform_values,
 )
+from tests.e2e.postgres_helpers import PgServer
 
-PG_SCRIPT = REPO / "scripts" / "postgres.sh"
 KEYS = {"orders": ("id",), "devices": ("id",), "order_transforms": ("groupBy", "value")}
-
-
-def _psql_bin() -> str:
-    found = sorted(glob("/usr/lib/postgresql/*/bin/psql")) or [shutil.which("psql") or ""]
-    if not found[-1]:
-        pytest.fail("psql not found: scripts/postgres.sh start installs PostgreSQL")
-    return found[-1]
-
-
-@dataclass(frozen=True)
-class PgServer:
-    """Connection facts of the scripts/postgres.sh server (its `env` command is the source)."""
-
-    host: str
-    port: str
-    user: str
-    password: str
-    database: str
-
-    def sql(self, query: str, database: str | None = None) -> list[Any]:
-        """Run one statement; each result row comes back as the JSON value it selects."""
-        proc = subprocess.run(
-            [
-                *(_psql_bin(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"),
-                *("-h", self.host, "-p", self.port, "-U", self.user),
-                *("-d", database or self.database, "-c", query),
-            ],
-            env={**os.environ, "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "10"},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"psql failed: {proc.stderr.strip()[-2000:]}")
-        return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-
-
-def _pg_script(command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(PG_SCRIPT), command],
-        capture_output=True,
-        text=True,
-        timeout=900,  # `start` may apt-get install PostgreSQL on a fresh machine
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[PgServer]:
-    """The loopback server, started here (and stopped at the end) unless already running."""
-    started_here = _pg_script("status").returncode != 0
-    start = _pg_script("start")
-    if start.returncode != 0:
-        pytest.fail(f"scripts/postgres.sh start failed:\n{start.stderr[-3000:]}")
-    exports = dict(
-        line.removeprefix("export ").split("=", 1)
-        for line in _pg_script("env").stdout.splitlines()
-        if line.startswith("export ")
-    )
-    server = PgServer(
-        host=exports["TARGET_POSTGRES_HOST"],
-        port=exports["TARGET_POSTGRES_PORT"],
-        user=exports["TARGET_POSTGRES_USER"],
-        password=exports["TARGET_POSTGRES_PASSWORD"],
-        database=exports["TARGET_POSTGRES_DATABASE"],
-    )
-    try:
-        yield server
-    finally:
-        if started_here:
-            _pg_script("stop")
-
-
-@pytest.fixture
-def database(pg_server: PgServer) -> Iterator[str]:
-    """A fresh database per test, so reruns and other tests never see each other's rows."""
-    name = f"flex_e2e_{secrets.token_hex(6)}"
-    pg_server.sql(f"CREATE DATABASE {name}")
-    try:
-        yield name
-    finally:
-        pg_server.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")
@@ -135,15 +44,7 @@ def installed() -> None:
 
 
 def _env(tmp: Path, pg: PgServer, database: str) -> dict[str, str]:
-    env = run_env(tmp, "TARGET_POSTGRES_")
-    env.update(
-        TARGET_POSTGRES_HOST=pg.host,
-        TARGET_POSTGRES_PORT=pg.port,
-        TARGET_POSTGRES_USER=pg.user,
-        TARGET_POSTGRES_PASSWORD=pg.password,
-        TARGET_POSTGRES_DATABASE=database,
-    )
-    return env
+    return run_env(tmp, "TARGET_POSTGRES_") | pg.target_env(database)
 
 
 def _counts(pg: PgServer, db: str, table: str) -> tuple[int, int]:

@@ -37,7 +37,8 @@ REGENERATE = "run `.venv/bin/python scripts/gen_plugin_definition.py`"
     [
         ({"type": ["string", "null"]}, "string"),
         ({"type": "integer"}, "integer"),
-        ({"type": ["number", "null"]}, "decimal"),
+        # Not "decimal": Meltano 4.4 crashes serialising a decimal setting from the environment.
+        ({"type": ["number", "null"]}, "string"),
         ({"type": ["boolean", "null"]}, "boolean"),
         ({"type": ["array", "null"], "items": {"type": "string"}}, "array"),
         ({"type": ["object", "null"]}, "object"),
@@ -150,9 +151,36 @@ def test_meltano_add_from_ref_offline(about: dict[str, Any], tmp_path: Path) -> 
 
     secret = "from-ref-secret-4f2a"
     env |= {"TAP_HPE_FLEX_CLIENT_ID": "cid", "TAP_HPE_FLEX_CLIENT_SECRET": secret}
+    # Numbers from the environment, as a scheduled job sets them: Meltano must serialise them
+    # (its `decimal` kind crashed here with "Object of type Decimal is not JSON serializable").
+    env |= {"TAP_HPE_FLEX_REQUEST_TIMEOUT": "30", "TAP_HPE_FLEX_RETRY_INITIAL_WAIT_SECONDS": "0.5"}
     out = _meltano(["config", "print", "tap-hpe-flex", "--format=json"], tmp_path, env)
     config, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
     assert secret not in out  # sensitive: masked by Meltano
     expected = {n: p["default"] for n, p in props.items() if "default" in p}
     expected |= {"client_id": "cid", "client_secret": "*****"}
+    # Passed through as text; the tap's config validation reads numeric text as a number.
+    expected |= {"request_timeout": "30", "retry_initial_wait_seconds": "0.5"}
     assert config == expected
+
+
+def test_shipped_schedule_runs_the_elt_job_in_prod() -> None:
+    """The schedule loads GreenLake and builds the marts in `prod`, never against a simulator;
+    prod's credentials come only from the environment, never from meltano.yml."""
+    project = meltano_yml()
+    (schedule,) = project["schedules"]
+    assert schedule["job"] == "flex-elt"
+    assert schedule["env"] == {"MELTANO_ENVIRONMENT": "prod"}
+    (job,) = [j for j in project["jobs"] if j["name"] == "flex-elt"]
+    assert job["tasks"] == ["tap-hpe-flex target-duckdb dbt-duckdb:run dbt-duckdb:test"]
+    environments = {e["name"]: e for e in project["environments"]}
+    (prod_tap,) = environments["prod"]["config"]["plugins"]["extractors"]
+    assert not {"client_id", "client_secret", "workspace_id"} & set(prod_tap["config"])
+    assert "greenlake.hpe.com" in prod_tap["config"]["api_url"]
+    # The demo's environment keeps its own state ID and file, apart from dev's and prod's.
+    paths = {
+        name: env["config"]["plugins"]["loaders"][0]["config"]["path"]
+        for name, env in environments.items()
+        if name in ("demo", "prod")
+    }
+    assert len(set(paths.values())) == 2 and all(p.endswith(".duckdb") for p in paths.values())

@@ -30,6 +30,7 @@ import pytest
 import requests
 
 from flex_simulator.config import SimulatorConfig
+from flex_simulator.testing import running_simulator
 
 pytestmark = pytest.mark.packaging
 
@@ -203,3 +204,42 @@ def test_wheel_installs_and_runs(version: str, wheel: Path, tmp_path: Path) -> N
     records = Counter(m["stream"] for m in messages if m["type"] == "RECORD")
     assert records["orders"] == 15
     assert records["devices"] == 25
+
+
+def test_meltano_add_from_ref_installs_the_wheel(wheel: Path, tmp_path: Path) -> None:
+    """README "Install" in a brand-new Meltano project: add from the definition, point pip_url
+    at the wheel, install, configure with `meltano config set`, and sync a simulator."""
+    from tests.e2e.meltano_helpers import clean_env, meltano  # noqa: PLC0415 (Meltano e2e helpers)
+
+    project = tmp_path / "my-project"
+    env = clean_env("TAP_HPE_FLEX_")
+    meltano(["init", str(project), "--no_usage_stats"], env, cwd=tmp_path)
+    definition = REPO / "plugins" / "extractors" / "tap-hpe-flex--hpe.yml"
+    add = ["add", "--plugin-type", "extractor", "tap-hpe-flex", "--no-install"]
+    meltano([*add, "--from-ref", str(definition)], env, cwd=project)
+    # The README's sed line: pip_url names the unpublished package until it is on PyPI.
+    yml = project / "meltano.yml"
+    text, count = re.subn(
+        r"pip_url: tap-hpe-flex$", f"pip_url: {wheel}", yml.read_text(), flags=re.M
+    )
+    assert count == 1, "meltano add wrote no `pip_url: tap-hpe-flex` line"
+    yml.write_text(text)
+    meltano(["install"], env, cwd=project)
+    site = project / ".meltano" / "extractors" / "tap-hpe-flex" / "venv" / "lib"
+    assert list(site.glob("python*/site-packages/tap_hpe_flex/tap.py")), "not installed from wheel"
+
+    with running_simulator(orders=12, devices=30) as sim:
+        for setting, value in (
+            ("client_id", sim.config.client_id),
+            ("client_secret", sim.config.client_secret),
+            ("workspace_id", sim.config.workspace_id),
+            ("api_url", sim.url),
+            ("token_url", f"{sim.url}/authorization/v2/oauth2/{{workspace_id}}/token"),
+        ):
+            meltano(["config", "set", "tap-hpe-flex", setting, value], env, cwd=project)
+        out = meltano(["invoke", "tap-hpe-flex"], env, cwd=project).stdout
+    assert sim.config.client_secret in (project / ".env").read_text()  # sensitive: in .env
+    assert sim.config.client_secret not in out
+    messages = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    records = Counter(m["stream"] for m in messages if m["type"] == "RECORD")
+    assert (records["orders"], records["devices"]) == (12, 30)

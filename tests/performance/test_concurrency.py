@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tap_hpe_flex import planning, requesting
+from tap_hpe_flex import incremental
 from tests.tap.helpers import RunResult, run_tap, sim_requests, tap_config
 
 STREAMS = ("orders", "devices", "order_transforms")
@@ -100,8 +100,7 @@ def test_incremental_state_identical_with_concurrency(
     # Records updated seconds ago sit inside the bookmark's safety margin, so each run would cap
     # its bookmark at its own start minus 30 s (different for runs a second apart). With no
     # margin, and the runs a second after the updates, both bookmarks are the newest updatedAt.
-    for module in (planning, requesting):
-        monkeypatch.setattr(module, "BOOKMARK_SAFETY_MARGIN_S", 0)
+    monkeypatch.setattr(incremental, "BOOKMARK_SAFETY_MARGIN_S", 0)
     sim = make_simulator(orders=150, devices=300, rate_limit=0, updated_filter=True)
     base = tap_config(sim, page_size=20, requests_per_minute=100_000)
     first = run_tap({**base, "max_concurrent_requests": 1}, streams=("orders", "devices"))

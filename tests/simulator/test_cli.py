@@ -41,6 +41,12 @@ FLAGS = [
     "--db",
     "--tenants",
     "--tenant-id-hyphens",
+    "--sort",
+    "--unstable-ties",
+    "--bad-values",
+    "--churn-interval",
+    "--churn-resource",
+    "--churn-mode",
 ]
 
 
@@ -153,6 +159,71 @@ def test_cli_flags_reach_the_server(tmp_path: Path) -> None:
     finally:
         _stop(proc)
     assert (tmp_path / "sim.db").exists()
+
+
+def test_cli_unhelpful_server_modes_reach_the_server() -> None:
+    proc, first = _start(
+        "--updated-filter",
+        "ignore",
+        "--updated-sort",
+        "--sort",
+        "no-tiebreak",
+        "--unstable-ties",
+        "--bad-values",
+        "devices.serialNumber=null@1",
+        "--churn-interval",
+        "30",
+        "--churn-resource",
+        "orders",
+        "--churn-mode",
+        "shift",
+    )
+    try:
+        url = re.search(r"http://[\d.]+:\d+", first).group(0)  # type: ignore[union-attr]
+        config = requests.post(f"{url}/__sim/faults", json={}, timeout=10).json()["config"]
+        headers = {"Authorization": f"Bearer {_classic_token(url)}"}
+        devices = requests.get(
+            f"{url}/flex/v1beta1/devices",
+            headers=headers,
+            params={"filter": "updatedAt gt '2999-01-01T00:00:00Z'"},
+            timeout=10,
+        ).json()
+        refused = requests.get(
+            f"{url}/flex/v1beta1/orders", headers=headers, params={"sort": "id"}, timeout=10
+        )
+    finally:
+        _stop(proc)
+    assert {k: config[k] for k in ("updated_filter", "updated_sort", "sort_mode")} == {
+        "updated_filter": "ignore",
+        "updated_sort": True,
+        "sort_mode": "no-tiebreak",
+    }
+    assert config["unstable_ties"] is True and config["churn_interval_s"] == 30
+    assert (config["churn_resource"], config["churn_mode"]) == ("orders", "shift")
+    assert devices["total"] == 25  # the updatedAt clause was accepted, not applied
+    assert all(d["serialNumber"] is None for d in devices["items"])
+    assert refused.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--updated-filter", "sometimes"], "use on, off or ignore"),
+        (["--sort", "shuffle"], "invalid choice"),
+        (["--bad-values", "devices.x"], "bad_values"),
+        (["--churn-interval", "-1"], "churn_interval_s"),
+    ],
+)
+def test_cli_rejects_bad_mode_settings(args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flex_simulator", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
 
 
 def test_cli_tenants_and_shipped_msp_example() -> None:

@@ -273,7 +273,7 @@ def test_insert_and_delete(fresh: FlexStore) -> None:
         ({"op": "update", "resource": "widgets", "count": 1}, "unknown resource 'widgets'"),
         ({"op": "update", "resource": "devices", "id": "nope"}, "no device with id 'nope'"),
         ({"op": "delete", "resource": "orders", "count": 999}, "count must be 0..30"),
-        ({"op": "update", "resource": "devices"}, "exactly one of id, ids or count"),
+        ({"op": "update", "resource": "devices"}, "exactly one of id, ids, count or where"),
         (
             {"op": "update", "resource": "devices", "count": 1, "set": {"generation": 9}},
             "'generation' in 'set' is managed by the server",

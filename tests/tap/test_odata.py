@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tap_hpe_flex.errors import FlexConfigError
-from tap_hpe_flex.odata import FILTERABLE_FIELDS, ODataFilter, combine
+from tap_hpe_flex.odata import ODataFilter, combine
+from tap_hpe_flex.streams import DevicesStream, OrdersStream, OrderTransformsStream
+
+#: The fields each endpoint filters on, as its stream declares them.
+FILTERABLE_FIELDS = {
+    "orders": OrdersStream.filterable_fields,
+    "devices": DevicesStream.filterable_fields,
+    "orders/transform": OrderTransformsStream.transform_filter_fields,
+}
 
 
 @pytest.mark.parametrize(
@@ -31,13 +39,17 @@ from tap_hpe_flex.odata import FILTERABLE_FIELDS, ODataFilter, combine
     ],
 )
 def test_valid_filters_round_trip(endpoint: str, text: str, canonical: str) -> None:
-    parsed = ODataFilter.parse(text, endpoint)
+    parsed = ODataFilter.parse(text, endpoint, fields=FILTERABLE_FIELDS[endpoint])
     assert parsed.render() == canonical
-    assert ODataFilter.parse(parsed.render(), endpoint) == parsed
+    assert (
+        ODataFilter.parse(parsed.render(), endpoint, fields=FILTERABLE_FIELDS[endpoint]) == parsed
+    )
 
 
 def test_quote_escaping_is_decoded() -> None:
-    parsed = ODataFilter.parse("customerName eq 'O''Brien'", "orders")
+    parsed = ODataFilter.parse(
+        "customerName eq 'O''Brien'", "orders", fields=FILTERABLE_FIELDS["orders"]
+    )
     assert parsed.terms[0].values == ("O'Brien",)
 
 
@@ -69,7 +81,7 @@ def test_invalid_filters_say_what_and_what_is_allowed(
     endpoint: str, text: str, fragment: str
 ) -> None:
     with pytest.raises(FlexConfigError) as info:
-        ODataFilter.parse(text, endpoint, setting="my_filter")
+        ODataFilter.parse(text, endpoint, fields=FILTERABLE_FIELDS[endpoint], setting="my_filter")
     message = str(info.value)
     assert fragment in message
     assert message.startswith("Invalid my_filter")
@@ -78,9 +90,13 @@ def test_invalid_filters_say_what_and_what_is_allowed(
 
 
 def test_unsupported_fields_for_the_transform_endpoint() -> None:
-    parsed = ODataFilter.parse("isFlexPartner eq true and sowId eq 'a' and id eq 'b'", "orders")
-    assert parsed.unsupported_fields("orders/transform") == ["isFlexPartner", "id"]
-    assert ODataFilter.parse("sowId eq 'a'", "orders").unsupported_fields("orders/transform") == []
+    orders, transform = FILTERABLE_FIELDS["orders"], FILTERABLE_FIELDS["orders/transform"]
+    parsed = ODataFilter.parse(
+        "isFlexPartner eq true and sowId eq 'a' and id eq 'b'", "orders", fields=orders
+    )
+    assert parsed.unsupported_fields(transform) == ["isFlexPartner", "id"]
+    simple = ODataFilter.parse("sowId eq 'a'", "orders", fields=orders)
+    assert simple.unsupported_fields(transform) == []
 
 
 def test_combine_skips_empty_parts() -> None:

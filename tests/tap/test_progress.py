@@ -11,7 +11,7 @@ import pytest
 
 from tap_hpe_flex.progress import PartitionProgress, ProgressTracker
 from tests.reliability.helpers import fast_config
-from tests.tap.helpers import run_tap
+from tests.tap.helpers import run_tap, sim_requests
 
 PROGRESS = re.compile(
     r"^Progress (?P<stream>\w+)(?: \[(?P<label>[^\]]*)\])?: (?P<records>\d+) records so far, "
@@ -100,7 +100,9 @@ def test_summary_line_per_stream_counts_records_requests_retries_and_429s(
     summaries = {m["stream"]: m for m in _lines(caplog, SUMMARY)}
     assert set(summaries) == {"orders", "devices"}
     orders, devices = summaries["orders"], summaries["devices"]
-    assert (orders["records"], orders["requests"]) == ("25", "3")  # pages overlap by one
+    # Requests as the server saw them: 3 pages (overlapping by one) and the 3 failed attempts.
+    assert (orders["records"], orders["requests"]) == ("25", "6")
+    assert orders["requests"] == str(len(sim_requests(sim, "orders")))
     assert (orders["retries"], orders["throttled"]) == ("3", "1")
     assert (devices["records"], devices["requests"], devices["retries"]) == ("12", "2", "0")
     assert orders["strategy"] == "full" and orders["partitions"] == "1"
@@ -114,6 +116,7 @@ def test_tracker_counts_from_many_threads() -> None:
         for i in range(500):
             tracker.record(part)
             tracker.request(part, total=2000, position=i)
+            tracker.note_sent("orders")
             tracker.note_retry("orders", 429 if i % 2 else 500)
 
     threads = [threading.Thread(target=work, args=(p,)) for p in parts]

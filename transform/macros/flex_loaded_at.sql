@@ -4,11 +4,7 @@
   against either table shape.
 -#}
 {% macro flex_loaded_at(relation) -%}
-  {%- set names = [] -%}
-  {%- if execute -%}
-    {%- set names = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
-  {%- endif -%}
-  {%- if '_sdc_batched_at' in names -%}
+  {%- if flex_has_column(relation, '_sdc_batched_at') -%}
     _sdc_batched_at
   {%- else -%}
     cast(null as timestamp)

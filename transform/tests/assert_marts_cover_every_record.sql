@@ -30,7 +30,7 @@ got as (
     select 'fleet_device_tags.device_count',
         (select sum(device_count) from {{ ref('fleet_device_tags') }}),
         (select count(*) from (
-            select distinct device_id, tag_name, tag_value
+            select distinct workspace_id, device_id, tag_name, tag_value
             from {{ ref('stg_flex__device_tags') }}
         ))
     union all

@@ -7,27 +7,28 @@ with orders as (
 ),
 
 transforms as (
-    select group_by, group_value from {{ ref('stg_flex__order_transforms') }}
+    select workspace_id, group_by, group_value from {{ ref('stg_flex__order_transforms') }}
 ),
 
 order_values as (
-    select 'sowId' as group_by, sow_id as group_value from orders
+    select workspace_id, 'sowId' as group_by, sow_id as group_value from orders
     union
-    select 'customerName', customer_name from orders
+    select workspace_id, 'customerName', customer_name from orders
     union
-    select 'billingAccountName', billing_account_name from orders
+    select workspace_id, 'billingAccountName', billing_account_name from orders
     union
-    select 'billingAccountId', billing_account_id from orders
+    select workspace_id, 'billingAccountId', billing_account_id from orders
     union
-    select 'partnerName', reseller_name from orders where reseller_name is not null
+    select workspace_id, 'partnerName', reseller_name from orders where reseller_name is not null
     union
-    select 'partnerName', distributor_name from orders where distributor_name is not null
+    select workspace_id, 'partnerName', distributor_name from orders where distributor_name is not null
 )
 
-select v.group_by, v.group_value
+select v.workspace_id, v.group_by, v.group_value
 from order_values as v
 where v.group_by in (select distinct group_by from transforms)
     and not exists (
         select 1 from transforms as t
-        where t.group_by = v.group_by and t.group_value = v.group_value
+        where t.workspace_id = v.workspace_id
+            and t.group_by = v.group_by and t.group_value = v.group_value
     )

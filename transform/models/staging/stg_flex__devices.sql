@@ -1,9 +1,12 @@
--- One row per Flex device, renamed to snake_case; tags stay JSON here (see stg_flex__device_tags).
+-- One row per Flex device and workspace (the key is workspace_id, device_id), renamed to snake_case; tags stay JSON here (see stg_flex__device_tags).
 with source as (
+    -- Live rows only: a row with _sdc_deleted_at set is deleted upstream (docs/deletions.md).
     select * from {{ source('flex', 'devices') }}
+    where {{ flex_live_rows(source('flex', 'devices')) }}
 )
 
 select
+    workspaceid as workspace_id,
     id as device_id,
     type as resource_type,
     cast(generation as bigint) as generation,

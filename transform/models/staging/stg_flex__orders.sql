@@ -1,9 +1,14 @@
--- One row per Flex order, renamed to snake_case. Timestamps are naive UTC (as loaded).
+-- One row per Flex order and workspace, renamed to snake_case. Timestamps are naive UTC (as
+-- loaded). workspace_id is the tenant for an MSP's syncs (tenant_workspace_ids); an order ID is
+-- unique only within its workspace.
 with source as (
+    -- Live rows only: a row with _sdc_deleted_at set is deleted upstream (docs/deletions.md).
     select * from {{ source('flex', 'orders') }}
+    where {{ flex_live_rows(source('flex', 'orders')) }}
 )
 
 select
+    workspaceid as workspace_id,
     id as order_id,
     type as resource_type,
     cast(generation as bigint) as generation,

@@ -1,4 +1,4 @@
--- Billing reconciliation per billing account: orders (with their SOWs) beside devices.
+-- Billing reconciliation per workspace and billing account: orders (with their SOWs) beside devices.
 -- Devices carry only billingAccountName (no billing account ID, no SOW), so orders and devices
 -- are joined on the account NAME; a renamed or misspelt account shows up as one
 -- 'orders_only' and one 'devices_only' row rather than a match. Devices with no account name
@@ -13,6 +13,7 @@ devices as (
 
 order_accounts as (
     select
+        workspace_id,
         billing_account_name,
         count(distinct billing_account_id) as billing_account_id_count,
         string_agg(distinct billing_account_id, ', ' order by billing_account_id)
@@ -24,20 +25,22 @@ order_accounts as (
         min(order_start_date) as first_order_start_date,
         max(order_end_date) as last_order_end_date
     from orders
-    group by billing_account_name
+    group by workspace_id, billing_account_name
 ),
 
 device_accounts as (
     select
+        workspace_id,
         billing_account_name,
         count(*) as device_count,
         count(distinct model) as device_model_count,
         count(distinct billing_tier) as billing_tier_count
     from devices
-    group by billing_account_name
+    group by workspace_id, billing_account_name
 )
 
 select
+    coalesce(o.workspace_id, d.workspace_id) as workspace_id,
     coalesce(o.billing_account_name, d.billing_account_name) as billing_account_name,
     case
         when o.billing_account_name is not null and d.billing_account_name is not null
@@ -59,4 +62,5 @@ select
     coalesce(d.billing_tier_count, 0) as billing_tier_count
 from order_accounts as o
 full outer join device_accounts as d
-    on o.billing_account_name = d.billing_account_name
+    on o.workspace_id = d.workspace_id
+    and o.billing_account_name = d.billing_account_name

@@ -1,4 +1,4 @@
--- Orders per billing account and SOW, with the account's devices beside them.
+-- Orders per workspace, billing account and SOW, with the account's devices beside them.
 -- Devices cannot be attributed to a SOW (the API gives them only billingAccountName), so
 -- account_device_count is the whole account's device count joined on the account NAME and
 -- repeated on each of its SOWs: never sum it across SOWs (use billing_account_reconciliation).
@@ -7,20 +7,21 @@ with orders as (
 ),
 
 account_devices as (
-    select billing_account_name, count(*) as device_count
+    select workspace_id, billing_account_name, count(*) as device_count
     from {{ ref('stg_flex__devices') }}
     where billing_account_name is not null
-    group by billing_account_name
+    group by workspace_id, billing_account_name
 ),
 
 sow_accounts as (
-    select sow_id, count(distinct billing_account_id) as account_count
+    select workspace_id, sow_id, count(distinct billing_account_id) as account_count
     from orders
-    group by sow_id
+    group by workspace_id, sow_id
 ),
 
 sows as (
     select
+        workspace_id,
         billing_account_id,
         billing_account_name,
         sow_id,
@@ -33,10 +34,11 @@ sows as (
         max(order_end_date) as last_order_end_date,
         max(updated_at) as last_updated_at
     from orders
-    group by billing_account_id, billing_account_name, sow_id
+    group by workspace_id, billing_account_id, billing_account_name, sow_id
 )
 
 select
+    s.workspace_id,
     s.billing_account_id,
     s.billing_account_name,
     s.sow_id,
@@ -51,5 +53,6 @@ select
     a.account_count > 1 as is_sow_shared_across_accounts,
     coalesce(d.device_count, 0) as account_device_count
 from sows as s
-inner join sow_accounts as a on s.sow_id = a.sow_id
-left join account_devices as d on s.billing_account_name = d.billing_account_name
+inner join sow_accounts as a on s.workspace_id = a.workspace_id and s.sow_id = a.sow_id
+left join account_devices as d
+    on s.workspace_id = d.workspace_id and s.billing_account_name = d.billing_account_name

@@ -1,6 +1,7 @@
--- Fleet reporting: devices by model, device type, make and billing tier (NULL tier = none).
+-- Fleet reporting: devices per workspace by model, device type, make and billing tier (NULL tier = none).
 -- Roll up with sum(device_count) for any coarser grain (e.g. per model).
 select
+    workspace_id,
     model,
     device_type,
     make,
@@ -13,4 +14,4 @@ select
     min(created_at) as first_created_at,
     max(updated_at) as last_updated_at
 from {{ ref('stg_flex__devices') }}
-group by model, device_type, make, billing_tier
+group by workspace_id, model, device_type, make, billing_tier

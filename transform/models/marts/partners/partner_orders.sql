@@ -1,6 +1,7 @@
--- Partner order management: orders by partner, reseller, distributor and customer
+-- Partner order management: orders per workspace by partner, reseller, distributor and customer
 -- (NULL = the order names none). Roll up with sum(order_count).
 select
+    workspace_id,
     partner_name,
     reseller_name,
     distributor_name,
@@ -13,4 +14,4 @@ select
     min(order_start_date) as first_order_start_date,
     max(order_end_date) as last_order_end_date
 from {{ ref('stg_flex__orders') }}
-group by partner_name, reseller_name, distributor_name, customer_name
+group by workspace_id, partner_name, reseller_name, distributor_name, customer_name

@@ -1,4 +1,4 @@
--- One row per company that appears on an order as partner, reseller or distributor, with its
+-- One row per workspace and company that appears on an order as partner, reseller or distributor, with its
 -- orders in each role. in_transform_partners says whether /orders/transform lists it under
 -- partnerName (the API documents that list as the union of reseller and distributor names, so
 -- a company seen only as partnerName is not in it).
@@ -7,23 +7,24 @@ with orders as (
 ),
 
 roles as (
-    select partner_name as company_name, 'partner' as role, order_id, customer_name, is_flex_partner
+    select workspace_id, partner_name as company_name, 'partner' as role, order_id, customer_name, is_flex_partner
     from orders where partner_name is not null
     union all
-    select reseller_name, 'reseller', order_id, customer_name, is_flex_partner
+    select workspace_id, reseller_name, 'reseller', order_id, customer_name, is_flex_partner
     from orders where reseller_name is not null
     union all
-    select distributor_name, 'distributor', order_id, customer_name, is_flex_partner
+    select workspace_id, distributor_name, 'distributor', order_id, customer_name, is_flex_partner
     from orders where distributor_name is not null
 ),
 
 transform_partners as (
-    select distinct group_value as company_name
+    select distinct workspace_id, group_value as company_name
     from {{ ref('stg_flex__order_transforms') }}
     where group_by = 'partnerName'
 )
 
 select
+    r.workspace_id,
     r.company_name as partner_name,
     count(distinct r.order_id) as order_count,
     count(*) filter (where r.role = 'partner') as orders_as_partner,
@@ -33,5 +34,6 @@ select
     count(distinct r.customer_name) as customer_count,
     bool_or(t.company_name is not null) as in_transform_partners
 from roles as r
-left join transform_partners as t on r.company_name = t.company_name
-group by r.company_name
+left join transform_partners as t
+    on r.workspace_id = t.workspace_id and r.company_name = t.company_name
+group by r.workspace_id, r.company_name

@@ -1,0 +1,240 @@
+"""One reader reads a partition: one loop over its pages, fetched one by one or ahead.
+
+Why one loop: paging, the drift walk (``drift.OffsetWalk``), narrowing to changed records and the
+snapshot check are the same whether pages arrive from a request made just now
+(:class:`SequentialPages`) or from a pipeline that fetched them ahead in worker threads
+(:class:`PrefetchedPages`, ``prefetch.py``). The loop only asks its :class:`PageSource` for the
+pass's first page (with the plan it settled) and then for offsets; each page's context travels
+with it, never on shared objects.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_hpe_flex.drift import OffsetWalk
+from tap_hpe_flex.errors import FlexAPIError
+from tap_hpe_flex.incremental import Strategy, narrow
+from tap_hpe_flex.prefetch import Fetched, PagePipeline
+from tap_hpe_flex.requester import Answer
+from tap_hpe_flex.transport import page_body
+
+if t.TYPE_CHECKING:
+    import logging
+
+    from tap_hpe_flex.incremental import Plan
+    from tap_hpe_flex.partition import PartitionRequests, PassStart
+    from tap_hpe_flex.prefetch import WorkerPool
+
+
+class PageSource(t.Protocol):
+    """Where a reader's pages come from."""
+
+    #: The partition's request builder (the reader sends the snapshot check through it).
+    requests: PartitionRequests
+
+    def first(self) -> PassStart:
+        """Return the pass's first page, with the plan and snapshot decision it settled."""
+        ...
+
+    def get(self, offset: int) -> Answer:
+        """Return the page at ``offset`` under the settled plan."""
+        ...
+
+    def overlap(self) -> None:
+        """Pages overlap by one record from now on (the snapshot check was given up)."""
+        ...
+
+    def close(self) -> None:
+        """Stop fetching and free what was fetched ahead."""
+        ...
+
+
+class SequentialPages:
+    """Pages requested one at a time, when the reader asks (``max_concurrent_requests`` 1)."""
+
+    def __init__(self, requests: PartitionRequests, plan: Plan) -> None:
+        self.requests = requests
+        self._plan = plan
+
+    def first(self) -> PassStart:  # noqa: D102
+        start = self.requests.first(self._plan)
+        self._plan = start.plan
+        return start
+
+    def get(self, offset: int) -> Answer:  # noqa: D102
+        return self.requests.page(offset, self._plan)
+
+    def overlap(self) -> None:
+        """Nothing is planned ahead: the walk's next offset already overlaps."""
+
+    def close(self) -> None:
+        """Nothing is held."""
+
+
+class PrefetchedPages:
+    """Pages fetched ahead by the endpoint's worker threads and handed out in order.
+
+    The first fetch settles the pass (:meth:`PartitionRequests.first`) and keeps the outcome, once,
+    for the fetches planned after it; the pipeline plans no other page before that one is back.
+    """
+
+    def __init__(
+        self, requests: PartitionRequests, plan: Plan, pool: WorkerPool, depth: int
+    ) -> None:
+        self.requests = requests
+        self._plan = plan
+        self._start: PassStart | None = None
+        self._overlap = False  # set by the consumer when the snapshot check is given up
+        page_size = requests.partition.page_size
+        self._pipeline = PagePipeline(
+            name=requests.partition.stream,
+            pool=pool,
+            fetch=self._fetch,
+            first_total=self._first_total,
+            page_size=page_size,
+            depth=depth,
+            ahead=max(4 * depth, 16),
+            speculate=plan.strategy is not Strategy.SORT,
+        )
+        self._pipeline.start(0)
+
+    def _fetch(self, offset: int) -> Fetched:
+        if self._start is None:  # the pass's first request: settle its plan
+            start = self._start = self.requests.first(self._plan)
+            return Fetched(0, start.answer.raw, start.answer.date, {"start": start})
+        answer = self.requests.page(offset, self._start.plan, decode=False)
+        return Fetched(offset, answer.raw, answer.date)
+
+    def _first_total(self, fetched: Fetched) -> tuple[int, int | None]:
+        """Return a run's first ``(count, total)``; set how the rest is planned (pipeline lock)."""
+        start = self._start
+        pipeline = self._pipeline
+        if start is None or start.plan.strategy is Strategy.SORT:  # stops at the bookmark
+            pipeline.speculate = False
+            return 0, None
+        page_size = pipeline.page_size
+        no_overlap = start.snapshot is not None and not self._overlap
+        pipeline.stride = page_size if no_overlap else max(1, page_size - 1)
+        first = fetched.extra.get("start")
+        body = first.answer.body if first is not None else page_body(fetched.body)
+        total = body.get("total")
+        ok = isinstance(total, int) and not isinstance(total, bool)
+        return len(body.get("items") or []), (total if ok else None)
+
+    def first(self) -> PassStart:  # noqa: D102
+        start = self._pipeline.get(0).extra["start"]
+        return t.cast("PassStart", start)
+
+    def get(self, offset: int) -> Answer:  # noqa: D102
+        fetched = self._pipeline.get(offset)
+        try:
+            return Answer(200, page_body(fetched.body), fetched.date)
+        except ValueError:
+            stream = self.requests.partition.stream
+            msg = f"{stream}: the page at offset {offset} is not JSON"
+            raise FlexAPIError(msg, status=200) from None
+
+    def overlap(self) -> None:  # noqa: D102
+        self._overlap = True
+        self._pipeline.set_stride(self._pipeline.page_size - 1)
+
+    def close(self) -> None:  # noqa: D102
+        self._pipeline.close()
+
+
+class PartitionReader:
+    """The loop over one partition's pages (see the module docstring)."""
+
+    def __init__(
+        self,
+        requests: PartitionRequests,
+        source: PageSource,
+        *,
+        on_page: t.Callable[[dict[str, t.Any]], None],
+        on_date: t.Callable[[str | None], None],
+        log: logging.Logger | logging.LoggerAdapter[t.Any],
+    ) -> None:
+        part = requests.partition
+        self.requests = requests
+        self.source = source
+        self.on_page = on_page
+        self.on_date = on_date
+        self.walk = OffsetWalk(part.page_size, name=part.stream, key=part.key, log=log)
+        #: The plan the pass settled on (None until the first page is back).
+        self.plan: Plan | None = None
+
+    def records(self) -> t.Iterator[dict[str, t.Any]]:
+        """Yield the partition's records in page order (changed ones, under incremental plans)."""
+        walk = self.walk
+        try:
+            start = self.source.first()
+            self.on_date(start.answer.date)
+            plan, snapshot = start.plan, start.snapshot
+            self.plan = plan
+            if snapshot is not None:
+                walk.use_snapshot_check()
+            answer, offset = start.answer, 0
+            while True:
+                self.on_page(answer.body)
+                step = walk.accept(offset, answer.body)
+                kept, stop = narrow(step.items, plan)
+                yield from kept
+                if stop:
+                    return
+                nxt = step.next_offset
+                if walk.check_due and snapshot is not None:
+                    holds = self.requests.check(plan, snapshot, walk.total)
+                    nxt = walk.checked(holds).next_offset
+                if snapshot is not None and walk.overlap:  # the check was given up
+                    snapshot = None
+                    self.source.overlap()
+                if nxt is None:
+                    return
+                offset = nxt
+                answer = self.source.get(offset)
+        finally:
+            self.source.close()
+
+
+class Prefetcher:
+    """Starts a stream's partition pipelines a few at a time, in the order they will be read.
+
+    Why bounded: with hundreds of tenants, a pipeline per partition started at once would hold an
+    open spool file and fetched pages for each; here at most ``lookahead`` partitions wait ahead
+    of the one being read, each with a few pages.
+    """
+
+    def __init__(self, lookahead: int = 2) -> None:
+        self.lookahead = lookahead
+        self._pending: list[tuple[t.Hashable, t.Callable[[], PageSource]]] = []
+        self._started: dict[t.Hashable, PageSource] = {}
+
+    def plan(self, partitions: t.Iterable[tuple[t.Hashable, t.Callable[[], PageSource]]]) -> None:
+        """Queue the partitions' sources (a key and a factory each) and start the first ones."""
+        self._pending = list(partitions)
+        self._fill()
+
+    def take(self, key: t.Hashable) -> PageSource | None:
+        """Return the source of the partition about to be read (None: it was never queued)."""
+        source = self._started.pop(key, None)
+        if source is None:
+            for index, (queued, factory) in enumerate(self._pending):
+                if queued == key:
+                    del self._pending[index]
+                    source = factory()
+                    break
+        self._fill()
+        return source
+
+    def _fill(self) -> None:
+        while self._pending and len(self._started) < self.lookahead:
+            key, factory = self._pending.pop(0)
+            self._started[key] = factory()
+
+    def close(self) -> None:
+        """Drop every source not read (a failed run); their spools are deleted."""
+        for source in self._started.values():
+            source.close()
+        self._started.clear()
+        self._pending.clear()
