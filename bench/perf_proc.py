@@ -109,6 +109,8 @@ class Run:
     cpu: float
     maxrss_mb: float
     tree: dict[str, dict[str, float]]
+    #: Peak of the summed RSS of the child and all its descendants (``tree_rss=True`` only).
+    tree_peak_mb: float = 0.0
 
 
 def _proc_stat(pid: int) -> tuple[int, float, float] | None:
@@ -162,15 +164,18 @@ def run_measured(
     timeout: float = 900.0,
     labels: dict[str, str] | None = None,
     cwd: Path | None = None,
+    tree_rss: bool = False,
 ) -> Run:
     """Run ``cmd`` to completion; ``labels`` (cmdline substring → name) turns on tree sampling.
 
     CPU and peak RSS come from ``wait4`` (exact, covers descendants the child reaped). With
     ``labels``, /proc is polled every 0.1 s to split CPU seconds and peak RSS by process kind
     (e.g. tap vs target under ``meltano run``); the last < 0.1 s of each process is missed.
+    With ``tree_rss``, the summed RSS of the child and its descendants is sampled every 0.02 s
+    (``tree_peak_mb``), for clients that may fork workers.
     """
     tree: dict[int, tuple[str, float, float]] = {}
-    hwm = 0.0
+    hwm = tree_peak = 0.0
     t0 = time.perf_counter()
     proc = popen(cmd, env=env, stdout=stdout, stderr=stderr, stdin=stdin, cwd=cwd)
     deadline = t0 + timeout
@@ -183,9 +188,11 @@ def run_measured(
             kill(proc)
             raise TimeoutError(f"{cmd[0]} ran over {timeout:.0f} s and was killed")
         hwm = max(hwm, _vm_hwm_mb(proc.pid))
+        if tree_rss:
+            tree_peak = max(tree_peak, sum(map(_rss_mb, _descendants(proc.pid))))
         if labels:
             _sample_tree(proc.pid, labels, tree)
-        time.sleep(0.1 if labels else 0.01)
+        time.sleep(0.1 if labels else 0.02 if tree_rss else 0.01)
     proc.returncode = os.waitstatus_to_exitcode(status)
     _LIVE.pop(proc.pid, None)
     by_name: dict[str, dict[str, float]] = {}
@@ -199,7 +206,36 @@ def run_measured(
         cpu=usage.ru_utime + usage.ru_stime,
         maxrss_mb=hwm,
         tree=by_name,
+        tree_peak_mb=max(tree_peak, hwm),
     )
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every live descendant, from the kernel's per-thread ``children`` lists."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+            except OSError:
+                pass
+    return found
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident set of a live process (0 when it is gone), from ``/proc/PID/statm``."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _sample_tree(root: int, labels: dict[str, str], tree: dict[int, tuple[str, float, float]]):
