@@ -17,8 +17,10 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_hpe_flex import __version__
+from tap_hpe_flex.auth import ApiClient, parse_api_clients
 from tap_hpe_flex.errors import FlexConfigError
 from tap_hpe_flex.incremental import Strategy, canonical_timestamp
+from tap_hpe_flex.sharding import check_shard_settings
 from tap_hpe_flex.tenants import ALL_TENANTS, normalize_workspace_id
 
 DEFAULT_TOKEN_URL = (
@@ -199,6 +201,48 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Tenants per request when listing MSP tenants (the API allows 300).",
     ),
     th.Property(
+        "shard",
+        th.IntegerType(minimum=0),
+        default=0,
+        description=(
+            "This job's shard of the MSP tenants (0 to shard_count - 1; a stable hash of the "
+            "workspace ID). Give each shard its own state ID: --state-id-suffix shard-<k>."
+        ),
+    ),
+    th.Property(
+        "shard_count",
+        th.IntegerType(minimum=1),
+        default=1,
+        description="Jobs that split tenant_workspace_ids (the same in every job); 1: no split.",
+    ),
+    th.Property(
+        "rate_budget_url",
+        th.StringType,
+        secret=True,
+        description=(
+            "postgresql:// or redis:// store holding each API client's rate budget, shared by "
+            "every tap process using it (no manual division of requests_per_minute). Needs "
+            "tap-hpe-flex[shared-budget]; if the store fails, the process paces alone (one "
+            "WARNING). Unset: each process paces alone."
+        ),
+    ),
+    th.Property(
+        "rate_budget_margin_seconds",
+        th.CustomType({"type": ["number", "string"], "minimum": 0}),
+        description="Added to the shared window (default 2% of it, at least 0.05 s).",
+    ),
+    th.Property(
+        "additional_clients",
+        # Also its JSON text (an environment variable), so a validation error never quotes it.
+        th.CustomType({"type": ["array", "string"], "items": {"type": "object"}}),
+        secret=True,
+        description=(
+            "More API clients of the same workspace, [{client_id, client_secret}]: requests "
+            "are spread over all clients, each with its own budget and token; when 429s show "
+            "the limit is shared, they are paced together (one WARNING)."
+        ),
+    ),
+    th.Property(
         "fail_on_skipped_tenants",
         th.BooleanType,
         default=False,
@@ -303,6 +347,11 @@ class Settings:
     tenant_workspace_ids: tuple[str, ...]
     workspaces_api_url: str
     tenant_list_page_size: int
+    shard: int
+    shard_count: int
+    rate_budget_url: str | None = dataclasses.field(repr=False)
+    rate_budget_margin_s: float | None
+    additional_clients: tuple[ApiClient, ...] = dataclasses.field(repr=False)
     fail_on_skipped_tenants: bool
     progress_interval_s: float
     max_concurrent_requests: int
@@ -323,6 +372,7 @@ class Settings:
             for name in ("orders_filter", "devices_filter")
             if str(config.get(name) or "").strip()
         }
+        check_shard_settings(_int(config, "shard", 0), _int(config, "shard_count", 1), tenants)
         return cls(
             client_id=str(config.get("client_id") or ""),
             client_secret=str(config.get("client_secret") or ""),
@@ -347,6 +397,15 @@ class Settings:
                 config.get("workspaces_api_url") or DEFAULT_WORKSPACES_API_URL
             ).rstrip("/"),
             tenant_list_page_size=_int(config, "tenant_list_page_size", 100),
+            shard=_int(config, "shard", 0),
+            shard_count=_int(config, "shard_count", 1),
+            rate_budget_url=str(config.get("rate_budget_url") or "").strip() or None,
+            rate_budget_margin_s=_float(config, "rate_budget_margin_seconds", -1, positive=False)
+            if config.get("rate_budget_margin_seconds") not in {None, ""}
+            else None,
+            additional_clients=parse_api_clients(
+                config.get("additional_clients"), main_client_id=str(config.get("client_id") or "")
+            ),
             fail_on_skipped_tenants=bool(config.get("fail_on_skipped_tenants")),
             progress_interval_s=_float(config, "progress_interval_seconds", 30, positive=False),
             max_concurrent_requests=max(

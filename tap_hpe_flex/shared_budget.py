@@ -192,6 +192,7 @@ class SharedRateBudget:
         self.margin_s = default_margin(window_s) if margin_s is None else margin_s
         self.url = mask_url(store_url)
         self._clock = clock
+        self._namespace = namespace
         self._prefix = f"{namespace}:{client_hash(client_id)}"
         self._lock = threading.Lock()
         self._sleep = sleep
@@ -255,6 +256,21 @@ class SharedRateBudget:
         """Count this process's attempts for ``key`` in the current window."""
         return self.local.in_window(key)
 
+    def wait_for(self, key: str) -> float:
+        """Seconds until ``key`` could send by this process's own count (the store's is unknown)."""
+        return self.local.wait_for(key)
+
+    def bucket_name(self, key: str) -> str:
+        """Name ``key``'s budget in the store: ``<namespace>:<client hash>:<endpoint>``.
+
+        A key ``<client hash>#<endpoint>`` (another API client's lane, see ClientLanes) names
+        that client's own budget, so every process that uses that client shares it.
+        """
+        label, sep, endpoint = key.partition("#")
+        if sep:
+            return f"{self._namespace}:{label}:{endpoint}"
+        return f"{self._prefix}:{key}"
+
     def close(self) -> None:
         """Release the store's connections."""
         with self._lock:
@@ -279,7 +295,7 @@ class SharedRateBudget:
                 msg = "the shared rate budget is closed"
                 raise RuntimeError(msg)
             interval_ms = round((self.window_s + self.margin_s) * 1000)
-            bucket = store.bucket(f"{self._prefix}:{key}", Rate(limit, interval_ms))
+            bucket = store.bucket(self.bucket_name(key), Rate(limit, interval_ms))
             entry = self._buckets[key] = _SharedKey(limit, bucket)
             return entry
 
