@@ -157,20 +157,12 @@ def test_bad_additional_clients_fail_with_one_line(
 
 
 def test_the_cli_never_prints_the_second_secret(make_simulator: Any, tmp_path: Path) -> None:
+    """The list as JSON text from the environment (how an orchestrator passes a secret)."""
     sim = _sim(make_simulator)
-    proc = run_cli(
-        _config(
-            sim,
-            2,
-            additional_clients=json.dumps(
-                [{"client_id": SECOND_ID, "client_secret": SECOND_SECRET}]
-            ),
-        ),
-        tmp_path,
-    )
+    clients = json.dumps([{"client_id": SECOND_ID, "client_secret": SECOND_SECRET}])
+    env = {"TAP_HPE_FLEX_ADDITIONAL_CLIENTS": clients}
+    proc = run_cli(_config(sim, 1), tmp_path, "--config", "ENV", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert SECOND_SECRET not in proc.stdout + proc.stderr
-    assert {r["client_id"] for r in sim_requests(sim, "devices")} == {
-        sim.config.client_id,
-        SECOND_ID,
-    }
+    used = {r["client_id"] for r in sim_requests(sim, "devices")}
+    assert used == {sim.config.client_id, SECOND_ID}
