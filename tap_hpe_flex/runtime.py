@@ -17,7 +17,12 @@ import requests
 import requests.adapters
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_hpe_flex.auth import FlexAuthenticator, TokenExchangeAuthenticator, WorkspaceAuth
+from tap_hpe_flex.auth import (
+    ApiClient,
+    FlexAuthenticator,
+    TokenExchangeAuthenticator,
+    WorkspaceAuth,
+)
 from tap_hpe_flex.incremental import StrategyRegistry
 from tap_hpe_flex.prefetch import WorkerPool
 from tap_hpe_flex.progress import ProgressTracker
@@ -32,7 +37,6 @@ from tap_hpe_flex.transport import DeprecationNotices, PacedSession, endpoint_ke
 logger = logging.getLogger("tap-hpe-flex")
 
 if t.TYPE_CHECKING:
-    from tap_hpe_flex.auth import ApiClient
     from tap_hpe_flex.settings import Settings
 
 
@@ -148,8 +152,6 @@ class FlexRuntime:
     @cached_property
     def clients(self) -> tuple[ApiClient, ...]:
         """Every API client of the run: the main one first, then ``additional_clients``."""
-        from tap_hpe_flex.auth import ApiClient  # noqa: PLC0415 - a type checked import above
-
         main = ApiClient(self.settings.client_id, self.settings.client_secret)
         return (main, *self.settings.additional_clients)
 
@@ -286,6 +288,7 @@ class _ClientRoutes:
         assert lanes is not None
         self._lanes = lanes
         self._runtime = runtime
+        _ = runtime.lane_authenticators  # built here, once, before worker threads ask for them
         self._sessions = [runtime.session(lanes.view(i)) for i in range(len(lanes.labels))]
 
     def holds(self) -> LaneLimiter:

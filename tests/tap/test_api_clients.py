@@ -19,6 +19,7 @@ import pytest
 from flex_simulator.server import FlexSimulator
 from tap_hpe_flex.errors import FlexConfigError
 from tap_hpe_flex.ratelimit import ClientLanes, EndpointRateLimiter
+from tap_hpe_flex.shared_budget import SharedRateBudget, client_hash
 from tests.reliability.helpers import all_ids
 from tests.tap.helpers import FakeClock, run_cli, run_tap, sim_requests, tap_config
 
@@ -166,3 +167,15 @@ def test_the_cli_never_prints_the_second_secret(make_simulator: Any, tmp_path: P
     assert SECOND_SECRET not in proc.stdout + proc.stderr
     used = {r["client_id"] for r in sim_requests(sim, "devices")}
     assert used == {sim.config.client_id, SECOND_ID}
+
+
+def test_a_lane_key_names_that_clients_own_shared_budget() -> None:
+    """Process 1 (main A, extra B) and process 2 (main B) share B's budget in the store."""
+    store = "redis://127.0.0.1:9/0"  # never reached: naming needs no connection
+    first = SharedRateBudget(store, "client-a", 10, 1.0, timeout_s=0.2)
+    second = SharedRateBudget(store, "client-b", 10, 1.0, timeout_s=0.2)
+    lanes = ClientLanes(first, [client_hash("client-a"), client_hash("client-b")])
+    assert first.bucket_name(lanes.key(1, "devices")) == second.bucket_name("devices")
+    assert first.bucket_name(lanes.key(0, "devices")) != second.bucket_name("devices")
+    first.close()
+    second.close()
