@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="rolling rate-limit window in seconds (60)",
     )
+    p.add_argument(
+        "--rate-limit-scope",
+        choices=("client", "workspace"),
+        default=_D.rate_limit_scope,
+        help="who shares a window: each API client alone, or a workspace's clients together",
+    )
     p.add_argument("--token-ttl", type=int, default=_D.token_ttl, help="token lifetime s (900)")
     p.add_argument("--client-id", default=_D.client_id, help="demo client ID")
     p.add_argument("--client-secret", default=_D.client_secret, help="demo client secret")

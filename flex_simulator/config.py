@@ -34,6 +34,7 @@ RUNTIME_FIELDS = frozenset(
         "latency_ms",
         "rate_limit",
         "rate_window_s",
+        "rate_limit_scope",
         "retry_after",
         "deprecation",
         "token_ttl",
@@ -64,6 +65,7 @@ SWITCH_MODES: dict[str, bool | str] = {
     "ignore": "ignore",
 }
 SORT_MODES = ("apply", "no-tiebreak", "ignore")
+RATE_LIMIT_SCOPES = ("client", "workspace")
 CHURN_MODES = ("update", "shift")
 _RATE_FIELDS = ("error_rate", "html_error_rate", "drop_rate", "truncate_rate")
 
@@ -79,6 +81,9 @@ class SimulatorConfig:
     seed: int = 42
     rate_limit: int = 100
     rate_window_s: float = 60.0
+    # Who shares a rate-limit window: each API client on its own ("client", GreenLake's rule
+    # unless noted) or every client of a workspace together ("workspace").
+    rate_limit_scope: str = "client"
     token_ttl: int = 900
     client_id: str = "demo-client"
     client_secret: str = "demo-secret"
@@ -144,7 +149,11 @@ class SimulatorConfig:
         for name in ("updated_filter", "updated_sort"):
             if getattr(self, name) not in (True, False, "ignore"):
                 raise ValueError(f"{name} must be on, off or ignore, got {getattr(self, name)!r}")
-        for name, allowed in (("sort_mode", SORT_MODES), ("churn_mode", CHURN_MODES)):
+        for name, allowed in (
+            ("sort_mode", SORT_MODES),
+            ("churn_mode", CHURN_MODES),
+            ("rate_limit_scope", RATE_LIMIT_SCOPES),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}")
         if self.churn_resource not in PERMISSIONS:

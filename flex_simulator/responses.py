@@ -161,11 +161,13 @@ def token_refusal(status: TokenStatus, info: TokenInfo | None) -> Response | Non
 def throttle(sim: SimulatorView, info: TokenInfo, endpoint: str) -> Response | None:
     """429 when the client's rate-limit window for the endpoint is full, else the latency.
 
-    Counted per (client, workspace, endpoint); an allowed call then waits the configured latency.
+    Counted per (client, workspace, endpoint), or per (workspace, endpoint) when
+    ``rate_limit_scope`` is "workspace"; an allowed call then waits the configured latency.
     """
     cfg = sim.config
+    client = info.client_id if cfg.rate_limit_scope == "client" else "*"
     decision = sim.limiter.check(
-        (info.client_id, info.workspace_id, endpoint), cfg.rate_limit, cfg.rate_window_s
+        (client, info.workspace_id, endpoint), cfg.rate_limit, cfg.rate_window_s
     )
     if not decision.allowed:
         return too_many(cfg, decision.limit, decision.remaining, decision.reset)

@@ -10,6 +10,8 @@ beyond the OAuth error code, and each token is registered with the log redactor 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 import time
@@ -21,6 +23,7 @@ from singer_sdk.exceptions import RetriableAPIError
 
 from tap_hpe_flex.errors import (
     FlexAuthError,
+    FlexConfigError,
     TokenEndpointUnavailableError,
     TokenRefusedError,
     decode_error_body,
@@ -36,6 +39,51 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 MAX_REFRESH_MARGIN_S = 60.0
 #: ... and at most this share of the token's life (so a 2-second test token stays usable).
 REFRESH_MARGIN_SHARE = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiClient:
+    """One personal API client's credentials: a workspace may have several (issue 15).
+
+    Why several: HPE limits requests per client, so each further client of the same workspace
+    adds a budget of its own. The secret stays out of ``repr`` and is registered with the log
+    redactor when the tap builds the client's authenticator.
+    """
+
+    client_id: str
+    client_secret: str = dataclasses.field(repr=False)
+
+
+def parse_api_clients(value: t.Any, *, main_client_id: str) -> tuple[ApiClient, ...]:
+    """Read ``additional_clients`` (a list, or its JSON text from an environment variable).
+
+    Errors name the item by its position, never its secret.
+    """
+    if value is None or value in ("", []):
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, list):
+        msg = 'additional_clients must be a list: [{"client_id": ..., "client_secret": ...}]'
+        raise FlexConfigError(msg)
+    clients: list[ApiClient] = []
+    seen = {main_client_id}
+    for number, item in enumerate(value, start=1):
+        cid = str(item.get("client_id") or "").strip() if isinstance(item, dict) else ""
+        secret = str(item.get("client_secret") or "") if isinstance(item, dict) else ""
+        if not cid or not secret:
+            msg = f"additional_clients item {number} needs a client_id and a client_secret"
+            raise FlexConfigError(msg)
+        if cid in seen:
+            msg = f"additional_clients item {number} repeats a client_id already configured"
+            raise FlexConfigError(msg)
+        seen.add(cid)
+        REDACTOR.add(secret)
+        clients.append(ApiClient(cid, secret))
+    return tuple(clients)
 
 
 class FlexAuthenticator(OAuthAuthenticator):

@@ -29,9 +29,23 @@ if t.TYPE_CHECKING:
     import requests
 
     from tap_hpe_flex.auth import FlexAuthenticator
-    from tap_hpe_flex.ratelimit import EndpointRateLimiter
+    from tap_hpe_flex.ratelimit import LaneLimiter, RateLimiter
     from tap_hpe_flex.retry import RetryPolicy
     from tap_hpe_flex.transport import PacedSession
+
+
+class Lanes(t.Protocol):
+    """Several API clients (issue 15): which client sends a request, with its session and token."""
+
+    def holds(self) -> LaneLimiter:
+        """Return a per-request limiter view; its latest attempt's lane takes a 429's hold."""
+        ...
+
+    def route(
+        self, url: str, holds: LaneLimiter
+    ) -> tuple[PacedSession, t.Callable[[str | None], FlexAuthenticator]]:
+        """Pick the client of the next attempt (set on ``holds``); its session and tokens."""
+        ...
 
 
 class StrategyRejectedError(Exception):
@@ -83,9 +97,10 @@ class Requester:
         session: PacedSession,
         auth_for: t.Callable[[str | None], FlexAuthenticator],
         policy: RetryPolicy,
-        limiter: EndpointRateLimiter,
+        limiter: RateLimiter,
         timeout: float,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        lanes: Lanes | None = None,
     ) -> None:
         self.stream = stream
         self.permission = permission
@@ -95,6 +110,7 @@ class Requester:
         self.limiter = limiter
         self.timeout = timeout
         self.log = log
+        self.lanes = lanes
 
     def get(
         self,
@@ -117,24 +133,31 @@ class Requester:
         """
         call = _Call(url, params or {}, workspace, probe, narrowing, tolerate, decode)
         path = urlsplit(url).path
+        holds = None if self.lanes is None else self.lanes.holds()
         return call_with_retries(
-            lambda: self._attempt(call),
+            lambda: self._attempt(call, holds),
             what=f"{self.stream}: GET {path}",
             key=endpoint_key(path),
             policy=self.policy,
-            limiter=self.limiter,
+            limiter=self.limiter if holds is None else holds,
             log=self.log,
         )
 
-    def _attempt(self, call: _Call) -> Answer:
-        auth = self.auth_for(call.workspace)
+    def _attempt(self, call: _Call, holds: LaneLimiter | None) -> Answer:
+        session, auth_for = self.session, self.auth_for
+        if self.lanes is not None and holds is not None:  # several API clients: pick one
+            session, auth_for = self.lanes.route(call.url, holds)
+        auth = auth_for(call.workspace)
+        # A token before the slot: a shared budget stamps its unit at the slot, and a token
+        # request between the two would let the request arrive later than the margin allows.
+        auth.current_token()
         try:
-            return self._judge(self._send(call, auth), call)
+            return self._judge(self._send(session, call, auth), call)
         except _TokenRejected:
             self.log.info("%s: the API answered 401; getting a new token", self.stream)
             auth.invalidate()  # this workspace's token only
         try:
-            return self._judge(self._send(call, auth), call)
+            return self._judge(self._send(session, call, auth), call)
         except _TokenRejected as exc:
             msg = (
                 f"{self.stream}: the API rejected a freshly issued access token ({exc}); "
@@ -142,8 +165,10 @@ class Requester:
             )
             raise FlexAuthError(msg) from None
 
-    def _send(self, call: _Call, auth: FlexAuthenticator) -> requests.Response:
-        return self.session.get_paced(call.url, call.params, auth, timeout=self.timeout)
+    def _send(
+        self, session: PacedSession, call: _Call, auth: FlexAuthenticator
+    ) -> requests.Response:
+        return session.get_paced(call.url, call.params, auth, timeout=self.timeout)
 
     def _judge(self, response: requests.Response, call: _Call) -> Answer:
         status = response.status_code

@@ -26,7 +26,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_hpe_flex.errors import FlexAPIError, decode_error_body, describe_error
 
 if t.TYPE_CHECKING:
-    from tap_hpe_flex.ratelimit import EndpointRateLimiter
+    from tap_hpe_flex.ratelimit import RateLimiter
 
 logger = logging.getLogger("tap-hpe-flex")
 
@@ -136,7 +136,7 @@ def call_with_retries(
     what: str,
     key: str | None,
     policy: RetryPolicy,
-    limiter: EndpointRateLimiter | None = None,
+    limiter: RateLimiter | None = None,
     log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
     on_give_up: type[Exception] = FlexAPIError,
     quote_text: bool = True,

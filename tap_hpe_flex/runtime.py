@@ -8,6 +8,7 @@ built; the authenticators, the tenant list and the worker pools are built on fir
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import typing as t
 from functools import cached_property
@@ -16,20 +17,26 @@ import requests
 import requests.adapters
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_hpe_flex.auth import FlexAuthenticator, TokenExchangeAuthenticator, WorkspaceAuth
+from tap_hpe_flex.auth import (
+    ApiClient,
+    FlexAuthenticator,
+    TokenExchangeAuthenticator,
+    WorkspaceAuth,
+)
 from tap_hpe_flex.incremental import StrategyRegistry
 from tap_hpe_flex.prefetch import WorkerPool
 from tap_hpe_flex.progress import ProgressTracker
-from tap_hpe_flex.ratelimit import EndpointRateLimiter
+from tap_hpe_flex.ratelimit import ClientLanes, EndpointRateLimiter, LaneLimiter, RateLimiter
 from tap_hpe_flex.redact import REDACTOR
 from tap_hpe_flex.requester import Requester
 from tap_hpe_flex.retry import RetryPolicy, call_with_retries
+from tap_hpe_flex.shared_budget import client_hash
 from tap_hpe_flex.tenants import MSP_TENANTS_PATH, TenantDirectory, TenantSkips, list_tenants
 from tap_hpe_flex.transport import DeprecationNotices, PacedSession, endpoint_key
 
-if t.TYPE_CHECKING:
-    import logging
+logger = logging.getLogger("tap-hpe-flex")
 
+if t.TYPE_CHECKING:
     from tap_hpe_flex.settings import Settings
 
 
@@ -40,8 +47,12 @@ class FlexRuntime:
         self.settings = settings
         REDACTOR.add(settings.client_secret)
         self.strategies = StrategyRegistry(settings.incremental_strategy)
-        self.limiter = EndpointRateLimiter(
-            settings.requests_per_minute, settings.rate_limit_window_s
+        self.limiter = build_limiter(settings)
+        #: Several API clients (``additional_clients``): how requests are spread over them.
+        self.lanes = (
+            ClientLanes(self.limiter, [client_hash(c.client_id) for c in self.clients])
+            if settings.additional_clients
+            else None
         )
         self.progress = ProgressTracker(settings.progress_interval_s)
         self.retry_policy = RetryPolicy(
@@ -53,7 +64,12 @@ class FlexRuntime:
         self.notices = DeprecationNotices()
         #: Tenants skipped in this run (token exchange refused, 401/403 with a tenant token).
         self.skips = TenantSkips()
-        self.tenants = TenantDirectory(settings.tenant_workspace_ids, self.skips, self._list_all)
+        self.tenants = TenantDirectory(
+            settings.tenant_workspace_ids,
+            self.skips,
+            self._list_all,
+            shard=(settings.shard, settings.shard_count),
+        )
         #: Requests in flight per endpoint (1: pages are read one by one, no prefetching).
         self.max_concurrent_requests = settings.max_concurrent_requests
         #: When the run's first partition began (bookmarks are capped at this time minus a margin).
@@ -101,12 +117,15 @@ class FlexRuntime:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.close()
+        close_budget = getattr(self.limiter, "close", None)
+        if close_budget is not None:  # a shared budget's store connections
+            close_budget()
 
     # --- HTTP -----------------------------------------------------------------------------------
-    def session(self) -> PacedSession:
-        """Return a session paced by the run's limiter, counting what it sends."""
+    def session(self, limiter: RateLimiter | None = None) -> PacedSession:
+        """Return a session paced by the run's limiter (or a lane's view), counting sends."""
         return PacedSession(
-            self.limiter,
+            limiter or self.limiter,
             notices=self.notices,
             on_sent=self.progress.note_sent,
             user_agent=self.settings.user_agent,
@@ -126,17 +145,27 @@ class FlexRuntime:
             limiter=self.limiter,
             timeout=self.settings.request_timeout_s,
             log=log,
+            lanes=None if self.lanes is None else _ClientRoutes(self),
         )
 
     # --- tokens ---------------------------------------------------------------------------------
     @cached_property
+    def clients(self) -> tuple[ApiClient, ...]:
+        """Every API client of the run: the main one first, then ``additional_clients``."""
+        main = ApiClient(self.settings.client_id, self.settings.client_secret)
+        return (main, *self.settings.additional_clients)
+
+    @cached_property
     def home_authenticator(self) -> FlexAuthenticator:
         """The client-credentials token of the configured workspace (the MSP's, in MSP mode)."""
+        return self._client_authenticator(self.clients[0])
+
+    def _client_authenticator(self, client: ApiClient) -> FlexAuthenticator:
         settings = self.settings
         return FlexAuthenticator(
             token_url=settings.token_url(),
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
+            client_id=client.client_id,
+            client_secret=client.client_secret,
             timeout=settings.request_timeout_s,
             user_agent=settings.user_agent,
             retry_policy=self.retry_policy,
@@ -154,7 +183,15 @@ class FlexRuntime:
     @cached_property
     def authenticator(self) -> FlexAuthenticator | WorkspaceAuth:
         """One authenticator for the whole run: one token, or one per workspace (MSP)."""
-        home = self.home_authenticator
+        return self._workspace_auth(self.home_authenticator)
+
+    @cached_property
+    def lane_authenticators(self) -> list[FlexAuthenticator | WorkspaceAuth]:
+        """One authenticator per API client (lane 0: :attr:`authenticator`); no request yet."""
+        extra = [self._client_authenticator(c) for c in self.clients[1:]]
+        return [self.authenticator, *(self._workspace_auth(a) for a in extra)]
+
+    def _workspace_auth(self, home: FlexAuthenticator) -> FlexAuthenticator | WorkspaceAuth:
         settings = self.settings
         if not settings.msp:
             return home
@@ -172,9 +209,9 @@ class FlexRuntime:
 
         return WorkspaceAuth(home, settings.home_workspace, exchange)
 
-    def auth_for(self, workspace: str | None) -> FlexAuthenticator:
-        """Return the authenticator of ``workspace`` (None: the configured one)."""
-        auth = self.authenticator
+    def auth_for(self, workspace: str | None, lane: int = 0) -> FlexAuthenticator:
+        """Return the authenticator of ``workspace`` (None: the configured one) on ``lane``."""
+        auth = self.authenticator if lane == 0 else self.lane_authenticators[lane]
         return auth.for_workspace(workspace) if isinstance(auth, WorkspaceAuth) else auth
 
     # --- tenants --------------------------------------------------------------------------------
@@ -208,3 +245,60 @@ class FlexRuntime:
             return list_tenants(get, url, page_size=self.settings.tenant_list_page_size)
         finally:
             session.close()
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    """Build the run's limiter: in-process, or over a budget shared with other processes (issue 15).
+
+    The shared budget's module is imported only when ``rate_budget_url`` is set, so a run without
+    it needs none of its optional packages.
+    """
+    if not settings.rate_budget_url:
+        return EndpointRateLimiter(settings.requests_per_minute, settings.rate_limit_window_s)
+    from tap_hpe_flex.shared_budget import SharedRateBudget  # noqa: PLC0415 - optional extra
+
+    budget = SharedRateBudget(
+        settings.rate_budget_url,
+        settings.client_id,
+        settings.requests_per_minute,
+        settings.rate_limit_window_s,
+        margin_s=settings.rate_budget_margin_s,
+        timeout_s=min(5.0, settings.request_timeout_s),
+    )
+    if not budget.fallen_back:
+        logger.info(
+            "Shared rate budget at %s: %d requests per %g s (+%g s margin) per endpoint and "
+            "API client, shared by every process using it",
+            budget.url,
+            settings.requests_per_minute,
+            settings.rate_limit_window_s,
+            budget.margin_s,
+        )
+    return budget
+
+
+class _ClientRoutes:
+    """Which API client sends a stream's next request: that client's session, limiter, tokens.
+
+    One session per client per stream (a lane's session reserves under that client's key).
+    """
+
+    def __init__(self, runtime: FlexRuntime) -> None:
+        lanes = runtime.lanes
+        assert lanes is not None
+        self._lanes = lanes
+        self._runtime = runtime
+        _ = runtime.lane_authenticators  # built here, once, before worker threads ask for them
+        self._sessions = [runtime.session(lanes.view(i)) for i in range(len(lanes.labels))]
+
+    def holds(self) -> LaneLimiter:
+        """Return a view whose lane follows the request's latest attempt (for its 429 hold)."""
+        return self._lanes.view(0)
+
+    def route(
+        self, url: str, holds: LaneLimiter
+    ) -> tuple[PacedSession, t.Callable[[str | None], FlexAuthenticator]]:
+        """Pick the client free soonest for ``url``'s endpoint; its session and tokens."""
+        lane = holds.lane = self._lanes.pick(endpoint_key(url))
+        runtime = self._runtime
+        return self._sessions[lane], lambda workspace: runtime.auth_for(workspace, lane)

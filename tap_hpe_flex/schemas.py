@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from tap_hpe_flex.settings import GROUP_BY_FIELDS
+from tap_hpe_flex.config_schema import GROUP_BY_FIELDS
 
 #: The fields a record cannot do without (see the module docstring); the spec's other required
 #: fields are nullable here.

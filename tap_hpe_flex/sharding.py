@@ -7,7 +7,7 @@ order the tenant list comes in and whichever job starts first.
 
 Why not Python's ``hash()``: it is salted per process (``PYTHONHASHSEED``) for ``str``, so two jobs
 would disagree. The key is the first 8 bytes of SHA-256 of the workspace ID in its one canonical
-form (32 lower-case hex digits, :func:`~tap_hpe_flex.workspaces.normalize_workspace_id`), the same
+form (32 lower-case hex digits, :func:`~tap_hpe_flex.tenants.normalize_workspace_id`), the same
 on every machine and Python version.
 
 Why jump consistent hashing (Lamping and Veach, 2014) rather than ``key % n``: going from n to n+1
@@ -51,6 +51,18 @@ def check_shard(index: int, count: int) -> None:
         raise FlexConfigError(msg)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
         msg = f"shard must be a whole number from 0 to shard_count - 1 ({count - 1}), not {index!r}"
+        raise FlexConfigError(msg)
+
+
+def check_shard_settings(index: int, count: int, tenants: t.Sequence[str]) -> None:
+    """Check ``shard``/``shard_count``; splitting needs tenants (a single workspace cannot)."""
+    check_shard(index, count)
+    if count > 1 and not tenants:
+        msg = (
+            f"shard_count={count} splits the tenants of tenant_workspace_ids, which is not set: "
+            'a single workspace cannot be split; set tenant_workspace_ids (e.g. ["*"]) or '
+            "leave shard_count at 1"
+        )
         raise FlexConfigError(msg)
 
 

@@ -129,6 +129,21 @@ class _Store:
 
         return t.cast("AbstractBucket", _WallClockRedisBucket.init([rate], self._redis, name))
 
+    def overfull(self, bucket: AbstractBucket, stamp_ms: int, rate: Rate) -> bool:
+        """Say whether ``bucket`` holds more than ``rate`` allows from ``stamp_ms`` on (Redis).
+
+        Why: RedisBucket's script counts the window up to the new unit's own stamp. A unit that
+        another process stamped a moment later but stored first is not counted, so two units
+        can both take the last place in a full window. Counting every stored unit newer than
+        the window's start after the put finds that case; PostgreSQL's count has no upper bound
+        and runs under its table lock, so it needs no second look.
+        """
+        if self.kind != "redis":
+            return False
+        key = t.cast("t.Any", bucket).bucket_key
+        start = stamp_ms - rate.interval + 1
+        return int(self._redis.zcount(key, start, "+inf")) > rate.limit
+
     def close(self) -> None:
         """Release the connections (errors ignored: the store may be gone)."""
         try:
@@ -143,11 +158,12 @@ class _Store:
 class _SharedKey:
     """The bucket of one key, the limit it was built for, and its lock."""
 
-    __slots__ = ("bucket", "leaked_at", "limit", "lock")
+    __slots__ = ("bucket", "leaked_at", "limit", "lock", "rate")
 
-    def __init__(self, limit: int, bucket: AbstractBucket) -> None:
+    def __init__(self, limit: int, bucket: AbstractBucket, rate: Rate) -> None:
         self.limit = limit
         self.bucket = bucket
+        self.rate = rate
         self.lock = threading.Lock()
         self.leaked_at = -math.inf
 
@@ -192,6 +208,7 @@ class SharedRateBudget:
         self.margin_s = default_margin(window_s) if margin_s is None else margin_s
         self.url = mask_url(store_url)
         self._clock = clock
+        self._namespace = namespace
         self._prefix = f"{namespace}:{client_hash(client_id)}"
         self._lock = threading.Lock()
         self._sleep = sleep
@@ -255,6 +272,21 @@ class SharedRateBudget:
         """Count this process's attempts for ``key`` in the current window."""
         return self.local.in_window(key)
 
+    def wait_for(self, key: str) -> float:
+        """Seconds until ``key`` could send by this process's own count (the store's is unknown)."""
+        return self.local.wait_for(key)
+
+    def bucket_name(self, key: str) -> str:
+        """Name ``key``'s budget in the store: ``<namespace>:<client hash>:<endpoint>``.
+
+        A key ``<client hash>#<endpoint>`` (another API client's lane, see ClientLanes) names
+        that client's own budget, so every process that uses that client shares it.
+        """
+        label, sep, endpoint = key.partition("#")
+        if sep:
+            return f"{self._namespace}:{label}:{endpoint}"
+        return f"{self._prefix}:{key}"
+
     def close(self) -> None:
         """Release the store's connections."""
         with self._lock:
@@ -279,8 +311,9 @@ class SharedRateBudget:
                 msg = "the shared rate budget is closed"
                 raise RuntimeError(msg)
             interval_ms = round((self.window_s + self.margin_s) * 1000)
-            bucket = store.bucket(f"{self._prefix}:{key}", Rate(limit, interval_ms))
-            entry = self._buckets[key] = _SharedKey(limit, bucket)
+            rate = Rate(limit, interval_ms)
+            bucket = store.bucket(self.bucket_name(key), rate)
+            entry = self._buckets[key] = _SharedKey(limit, bucket, rate)
             return entry
 
     def _take_unit(self, key: str) -> None:
@@ -290,17 +323,23 @@ class SharedRateBudget:
         with a fresh ``now`` (pyrate-limiter's own blocking loop advances the first stamp by the
         time it meant to sleep, so late wake-ups would stamp units early and let the window
         overflow). The lock keeps one thread's put and its wait together, as the library's
-        Limiter does; the sleep happens outside it.
+        Limiter does; the sleep happens outside it. A put that won a race for the last place
+        (``_Store.overfull``) is not used: its unit stays counted and the loop waits again.
         """
         from pyrate_limiter import RateItem  # noqa: PLC0415 - optional extra
 
         entry = self._shared_key(key)
+        store = self._store
         while True:
             with entry.lock:
                 item = RateItem(key, t.cast("int", entry.bucket.now()))
                 if entry.bucket.put(item):
-                    break
-                wait_ms = t.cast("int", entry.bucket.waiting(item))
+                    rate = entry.rate
+                    if store is None or not store.overfull(entry.bucket, item.timestamp, rate):
+                        break
+                    wait_ms = 0  # admitted in a race (see _Store.overfull): the unit counts
+                else:
+                    wait_ms = t.cast("int", entry.bucket.waiting(item))
             # One unit always fits a limit of at least 1, so a negative wait only means "now"; a
             # busy table lock (PostgreSQL) answers with no wait either: retry after a few ms.
             self._sleep(max(wait_ms, 5) / 1000)

@@ -21,12 +21,13 @@ from singer_sdk.plugin_base import SingerCommand
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_hpe_flex.client import FlexStream
+from tap_hpe_flex.config_schema import CONFIG_SCHEMA
 from tap_hpe_flex.errors import FlexConfigError, FlexUserError, TokenEndpointUnavailableError
 from tap_hpe_flex.redact import REDACTOR
 from tap_hpe_flex.redact import install as install_redactor
 from tap_hpe_flex.runtime import FlexRuntime
 from tap_hpe_flex.sdk_private import RunHooks
-from tap_hpe_flex.settings import CONFIG_SCHEMA, Settings, unknown_settings
+from tap_hpe_flex.settings import Settings, unknown_settings
 from tap_hpe_flex.streams import (
     DevicesByIdStream,
     DevicesStream,

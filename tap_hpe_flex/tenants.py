@@ -155,7 +155,8 @@ def list_tenants(
 class TenantDirectory:
     """The workspaces this run syncs, in order, resolved once (``["*"]`` lists the MSP tenants).
 
-    Thread-safe and cached for the run, so every stream syncs the same tenants.
+    Thread-safe and cached for the run, so every stream syncs the same tenants. ``shard=(k, n)``
+    keeps shard k of n of the resolved list (``sharding.select``): n jobs cover each tenant once.
     """
 
     def __init__(
@@ -163,7 +164,10 @@ class TenantDirectory:
         entries: t.Sequence[str],
         skips: TenantSkips,
         list_all: t.Callable[[], list[dict[str, t.Any]]],
+        *,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
+        self._shard = shard
         self._entries = list(entries)
         self._skips = skips
         self._list_all = list_all
@@ -189,4 +193,20 @@ class TenantDirectory:
                     self._skips.names[workspace] = str(item["workspaceName"])
                 result.append(workspace)
             logger.info("MSP tenant list: %d tenant workspace(s)", len(result))
-        return list(dict.fromkeys(result))
+        result = list(dict.fromkeys(result))
+        index, count = self._shard
+        if count > 1:
+            from tap_hpe_flex.sharding import select  # noqa: PLC0415 - sharding imports this module
+
+            mine = select(result, index, count)
+            logger.info(
+                "Shard %d of %d (shard=%d, shard_count=%d): %d of the %d tenant workspace(s)",
+                index + 1,
+                count,
+                index,
+                count,
+                len(mine),
+                len(result),
+            )
+            return mine
+        return result

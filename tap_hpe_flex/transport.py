@@ -20,7 +20,7 @@ import requests.adapters
 from requests.utils import resolve_proxies
 
 if t.TYPE_CHECKING:
-    from tap_hpe_flex.ratelimit import EndpointRateLimiter
+    from tap_hpe_flex.ratelimit import RateLimiter
 
 logger = logging.getLogger("tap-hpe-flex")
 
@@ -112,7 +112,7 @@ class PacedSession(requests.Session):
 
     def __init__(
         self,
-        limiter: EndpointRateLimiter,
+        limiter: RateLimiter,
         *,
         notices: DeprecationNotices | None = None,
         on_sent: t.Callable[[str], None] | None = None,

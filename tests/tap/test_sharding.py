@@ -8,11 +8,16 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from flex_simulator.config import GENERATED_TENANT_ORDERS
+from flex_simulator.server import FlexSimulator
 from tap_hpe_flex.errors import FlexConfigError
 from tap_hpe_flex.sharding import select, shard_of, workspace_key
+from tests.tap.helpers import run_cli, run_tap, tap_config
 
 
 def tenant_ids(count: int, salt: str = "t") -> list[str]:
@@ -96,3 +101,44 @@ def test_bad_shard_settings_are_config_errors(index: object, count: object) -> N
 def test_a_malformed_workspace_id_is_a_config_error() -> None:
     with pytest.raises(FlexConfigError, match="not a workspace ID"):
         shard_of("not-a-workspace", 3)
+
+
+def test_three_sharded_jobs_sync_every_tenant_exactly_once(make_simulator: Any) -> None:
+    """Three runs of the tap (shard 0, 1, 2 of 3, ``["*"]``) split the MSP's tenants."""
+    sim = make_simulator(orders=2, devices=2, tenants=9, rate_limit=100_000)
+    tenants = {t.workspace_id for c in sim.authority.clients() for t in c.tenants}
+    assert len(tenants) == 9
+    seen: list[set[str]] = []
+    for shard in range(3):
+        config = tap_config(
+            sim,
+            tenant_workspace_ids=["*"],
+            workspaces_api_url=sim.url,
+            shard=shard,
+            shard_count=3,
+            requests_per_minute=100_000,
+            incremental_strategy="client",
+        )
+        result = run_tap(config, streams=("orders",))
+        workspaces = {r["workspaceId"] for r in result.records("orders")}
+        partitions = result.state["bookmarks"]["orders"]["partitions"]
+        assert {p["context"]["workspaceId"] for p in partitions} == workspaces
+        for workspace in workspaces:  # each tenant of the shard read in full
+            count = sum(1 for r in result.records("orders") if r["workspaceId"] == workspace)
+            assert count == GENERATED_TENANT_ORDERS
+        seen.append(workspaces)
+    assert set().union(*seen) == tenants
+    assert sum(len(s) for s in seen) == len(tenants)  # no tenant in two shards
+    assert all(seen)  # 9 tenants over 3 shards: none is empty for these IDs
+
+
+def test_shard_count_without_tenants_is_one_config_error(
+    simulator: FlexSimulator, tmp_path: Path
+) -> None:
+    proc = run_cli(tap_config(simulator, shard_count=3), tmp_path)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "shard_count=3" in line]
+    assert len(errors) == 1 and "a single workspace cannot be split" in errors[0]
+    assert "Traceback" not in proc.stderr
+    with pytest.raises(FlexConfigError, match="shard must be a whole number from 0 to"):
+        run_tap(tap_config(simulator, tenant_workspace_ids=["*"], shard=3, shard_count=3))
