@@ -119,17 +119,25 @@ run_job 1 --full-refresh
 "$PY" scripts/demo_summary.py summary "$DB"
 "$PY" scripts/demo_summary.py watermark "$DB" >"$OUT/demo-run1.watermark.json"
 
-step "Changing data through the admin API: update 25 devices and 10 orders, insert 3 orders"
-"$PY" scripts/demo_summary.py mutate "$SIM_URL" \
-  '{"ops": [{"op": "update", "resource": "devices", "count": 25},
-            {"op": "update", "resource": "orders", "count": 10},
-            {"op": "insert", "resource": "orders", "count": 3}]}' >/dev/null
+step "Run 1b: meltano run --full-refresh tap-hpe-flex-full-table target-duckdb (a complete pass: its keys go into the full-table job's state, docs/deletions.md)"
+"$MELTANO_BIN" --log-format=json run --full-refresh tap-hpe-flex-full-table target-duckdb \
+  >"$OUT/demo-run1b.log" 2>&1 || fail_with_log "meltano run (run 1b, full table)" "$OUT/demo-run1b.log"
+PARTNER="$("$PY" -c 'import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print(con.sql("SELECT resellerName FROM tap_hpe_flex.orders WHERE resellerName IS NOT NULL GROUP BY 1 ORDER BY count(*), 1 LIMIT 1").fetchone()[0])' "$DB")"
+
+step "Changing data through the admin API: update 25 devices and 10 orders, insert 3 orders, delete 5 devices and every order of $PARTNER"
+OPS="$("$PY" -c 'import json, sys; p = sys.argv[1]; print(json.dumps({"ops": [{"op": "update", "resource": "devices", "count": 25}, {"op": "update", "resource": "orders", "count": 10}, {"op": "insert", "resource": "orders", "count": 3}, {"op": "delete", "resource": "devices", "count": 5}] + [{"op": "delete", "resource": "orders", "where": {r: p}} for r in ("partnerName", "resellerName", "distributorName")]}))' "$PARTNER")"
+"$PY" scripts/demo_summary.py mutate "$SIM_URL" "$OPS" >/dev/null
 echo "done"
 
 step "Run 2: meltano run tap-hpe-flex target-duckdb (incremental, from the stored state)"
 run_job 2
 "$PY" scripts/demo_summary.py increment "$DB" "$OUT/demo-run1.watermark.json" \
   "$OUT/demo-run1.log" "$OUT/demo-run2.log"
+
+step "Run 3: meltano run tap-hpe-flex-full-table target-duckdb (a complete pass sees the deletions; incremental runs cannot)"
+"$MELTANO_BIN" --log-format=json run tap-hpe-flex-full-table target-duckdb >"$OUT/demo-run3.log" 2>&1 \
+  || fail_with_log "meltano run (run 3, full table)" "$OUT/demo-run3.log"
+grep -oE '[a-z_]+: [0-9]+ record\(s\) vanished since the last complete pass' "$OUT/demo-run3.log" || true
 
 if [ "${DEMO_DBT:-1}" = 1 ]; then
   step "dbt: meltano run dbt-duckdb:run dbt-duckdb:test (staging models and marts in transform/)"
@@ -140,6 +148,7 @@ if [ "${DEMO_DBT:-1}" = 1 ]; then
     "$OUT/demo-dbt.log" | sort | uniq -c || true
   echo "dbt finished in $((SECONDS - DBT_START)) s (log $OUT/demo-dbt.log)"
   "$PY" scripts/demo_summary.py marts "$DB"
+  "$PY" -c 'import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print("devices in flex_marts.fleet_devices:", con.sql("SELECT sum(device_count) FROM flex_marts.fleet_devices").fetchone()[0]); print(f"orders of {sys.argv[2]} in flex_marts.partner_summary:", con.execute("SELECT coalesce(sum(order_count), 0) FROM flex_marts.partner_summary WHERE partner_name = ?", [sys.argv[2]]).fetchone()[0])' "$DB" "$PARTNER"
   if [ "$TENANTS" -gt 0 ]; then "$PY" scripts/demo_summary.py tenants "$DB"; fi
 fi
 
