@@ -336,10 +336,6 @@ class WorkspaceAuth:
                 auth = self._tenants[workspace] = self._exchange(workspace)
             return auth
 
-    def invalidate(self, workspace: str | None) -> None:
-        """Forget the token of ``workspace`` only (the API answered 401 to one of its requests)."""
-        self.for_workspace(workspace).invalidate()
-
     @property
     def access_token(self) -> str | None:
         """The MSP token (for callers that inspect the run's token)."""
