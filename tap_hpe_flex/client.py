@@ -167,6 +167,7 @@ class FlexStream(VersionedPasses):
             self.runtime.strategies,
             self.runtime.probe_lock(self.endpoint),
             self.logger,
+            per_window=self.runtime.per_window,
         )
 
     def partition_label(self, context: Context | None) -> str:

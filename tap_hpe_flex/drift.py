@@ -38,6 +38,9 @@ changed before the check, and no record added since was alive when a page was re
 saw T), so every page read the same list: nothing was skipped. Any other answer re-reads the pass
 with overlapping pages. This rests on what the ``filter``/``sort`` strategies already rely on:
 every change sets ``updatedAt``. The pass decides (``snapshot_check.py``, :func:`check_pays`).
+
+**Tail-first instead of overlap (full passes whose overlap would cost a rate window):** see
+``tail_first.py``; a tail-first pass that gives up is read again here, with overlap.
 """
 
 from __future__ import annotations

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 from tap_hpe_flex.drift import overlap_extra
 from tap_hpe_flex.errors import FlexAPIError
-from tap_hpe_flex.incremental import FULL_PASS, Plan, Strategy, canonical_timestamp, names_sort
+from tap_hpe_flex.incremental import (
+    FULL_PASS,
+    ID_ORDER,
+    Plan,
+    Strategy,
+    canonical_timestamp,
+    names_sort,
+)
 from tap_hpe_flex.odata import combine
 from tap_hpe_flex.requester import StrategyRejectedError
 from tap_hpe_flex.snapshot_check import (
@@ -30,6 +37,7 @@ from tap_hpe_flex.snapshot_check import (
     unchanged_params,
     wanted,
 )
+from tap_hpe_flex.tail_first import TailFirst, saves_a_window
 from tap_hpe_flex.transport import endpoint_key
 
 if t.TYPE_CHECKING:
@@ -65,11 +73,13 @@ class ListPartition:
 
 @dataclass(frozen=True)
 class PassStart:
-    """A pass's first page and what it settled: the plan, and the snapshot check (if any)."""
+    """A pass's first page and what it settled: the plan, the snapshot check, tail-first paging."""
 
     answer: Answer
     plan: Plan
     snapshot: Snapshot | None
+    #: Set when the rest of the pass is read from the end (``tail_first.py``).
+    tail: TailFirst | None = None
 
 
 class PartitionRequests:
@@ -82,6 +92,8 @@ class PartitionRequests:
         strategies: StrategyRegistry,
         probe_lock: threading.Lock,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        *,
+        per_window: t.Callable[[str], int] | None = None,
     ) -> None:
         self.partition = partition
         self.requester = requester
@@ -89,6 +101,9 @@ class PartitionRequests:
         self.probe_lock = probe_lock
         self.log = log
         self.endpoint = endpoint_key(partition.url)
+        #: Requests the endpoint may send per rate window, all API clients together (None: no
+        #: limit to plan for).
+        self.per_window = per_window
 
     # --- plans ----------------------------------------------------------------------------------
     @property
@@ -128,11 +143,22 @@ class PartitionRequests:
         self.strategies.abandon(self.endpoint, what, reason)
 
     # --- requests -------------------------------------------------------------------------------
-    def page(self, offset: int, plan: Plan, *, probe: bool = False, decode: bool = True) -> Answer:
-        """Request the page at ``offset`` under ``plan``."""
+    def page(
+        self,
+        offset: int,
+        plan: Plan,
+        *,
+        tail: TailFirst | None = None,
+        probe: bool = False,
+        decode: bool = True,
+    ) -> Answer:
+        """Request the page at ``offset`` (a reading offset under ``tail``) under ``plan``."""
         part = self.partition
         strategy_filter, sort = plan.params()
-        params: dict[str, t.Any] = {"limit": part.page_size, "offset": offset}
+        limit = part.page_size
+        if tail is not None:
+            offset, limit = tail.request(offset)
+        params: dict[str, t.Any] = {"limit": limit, "offset": offset}
         if sort:
             params["sort"] = sort
         if text := combine(part.user_filter, strategy_filter):
@@ -178,9 +204,38 @@ class PartitionRequests:
                     continue
                 self.strategies.accept(self.endpoint, plan.strategy, _ACCEPTED[plan.strategy])
                 plan = dataclasses.replace(plan, probing=False)
-                return PassStart(answer, plan, self._snapshot(plan, answer))
-        answer = self.page(0, plan)
+                return self._settled(answer, plan)
+        return self._settled(self.page(0, plan), plan)
+
+    def _settled(self, answer: Answer, plan: Plan) -> PassStart:
+        if (tail := self._tail_first(plan, answer)) is not None:
+            return PassStart(answer, plan, None, tail)
         return PassStart(answer, plan, self._snapshot(plan, answer))
+
+    def _tail_first(self, plan: Plan, answer: Answer) -> TailFirst | None:
+        """Read the rest from the end when the overlap would cost a rate window (a full pass)."""
+        part, total = self.partition, answer.body.get("total")
+        if plan.bookmark is not None or plan.order != ID_ORDER or self.per_window is None:
+            return None
+        if not isinstance(total, int) or isinstance(total, bool):
+            return None
+        items = answer.body.get("items")
+        if not isinstance(items, list) or len(items) != min(total, part.page_size):
+            return None
+        per_window = self.per_window(self.endpoint)
+        started = starting_instant(answer.date)
+        if started is None or not saves_a_window(total, part.page_size, per_window):
+            return None
+        self.log.info(
+            "%s: %d records: reading the rest from the end of the list, without overlapping "
+            "pages (%d overlap requests would cost another rate window of %d requests)",
+            part.stream,
+            total,
+            overlap_extra(total, part.page_size),
+            per_window,
+        )
+        watch = part.user_filter is not None
+        return TailFirst(total, part.page_size, started, watch_updates=watch)
 
     def check(self, plan: Plan, snapshot: Snapshot, total: int | None) -> bool:
         """Send the pass's snapshot check; True when it vouches for a pass of ``total`` records.

@@ -215,6 +215,12 @@ class ClientLanes:
             return endpoint
         return f"{self.labels[lane]}#{endpoint}"
 
+    def per_window(self, endpoint: str) -> int:
+        """Return how many requests ``endpoint`` may send per window, all clients together."""
+        if endpoint in self._shared:
+            return self.limiter.limit_for(endpoint)
+        return sum(self.limiter.limit_for(self.key(i, endpoint)) for i in range(len(self.labels)))
+
     def is_shared(self, endpoint: str) -> bool:
         """Whether the clients are paced together on ``endpoint`` (429s showed a shared limit)."""
         return endpoint in self._shared

@@ -10,6 +10,7 @@ with it, never on shared objects.
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 
 from tap_hpe_flex.drift import OffsetWalk
@@ -18,6 +19,7 @@ from tap_hpe_flex.incremental import Strategy, narrow
 from tap_hpe_flex.page_checks import PageChecker, ServerIgnoredError
 from tap_hpe_flex.prefetch import Fetched, PagePipeline
 from tap_hpe_flex.requester import Answer
+from tap_hpe_flex.tail_first import TailFirstCheck
 from tap_hpe_flex.transport import page_body
 
 if t.TYPE_CHECKING:
@@ -26,6 +28,7 @@ if t.TYPE_CHECKING:
     from tap_hpe_flex.incremental import Plan
     from tap_hpe_flex.partition import PartitionRequests, PassStart
     from tap_hpe_flex.prefetch import WorkerPool
+    from tap_hpe_flex.tail_first import TailFirst
 
 
 class PageSource(t.Protocol):
@@ -43,7 +46,7 @@ class PageSource(t.Protocol):
         ...
 
     def overlap(self) -> None:
-        """Pages overlap by one record from now on (the snapshot check was given up)."""
+        """Pages overlap by one record from now on (the snapshot check or tail-first given up)."""
         ...
 
     def close(self) -> None:
@@ -57,17 +60,19 @@ class SequentialPages:
     def __init__(self, requests: PartitionRequests, plan: Plan) -> None:
         self.requests = requests
         self._plan = plan
+        self._tail: TailFirst | None = None
 
     def first(self) -> PassStart:  # noqa: D102
         start = self.requests.first(self._plan)
-        self._plan = start.plan
+        self._plan, self._tail = start.plan, start.tail
         return start
 
     def get(self, offset: int) -> Answer:  # noqa: D102
-        return self.requests.page(offset, self._plan)
+        return self.requests.page(offset, self._plan, tail=self._tail)
 
     def overlap(self) -> None:
         """Nothing is planned ahead: the walk's next offset already overlaps."""
+        self._tail = None
 
     def close(self) -> None:
         """Nothing is held."""
@@ -104,7 +109,8 @@ class PrefetchedPages:
         if self._start is None:  # the pass's first request: settle its plan
             start = self._start = self.requests.first(self._plan)
             return Fetched(0, start.answer.raw, start.answer.date, {"start": start})
-        answer = self.requests.page(offset, self._start.plan, decode=False)
+        start = self._start
+        answer = self.requests.page(offset, start.plan, tail=start.tail, decode=False)
         return Fetched(offset, answer.raw, answer.date)
 
     def _first_total(self, fetched: Fetched) -> tuple[int, int | None]:
@@ -116,7 +122,8 @@ class PrefetchedPages:
             return 0, None
         page_size = pipeline.page_size
         unordered = start.plan.order is None and self.requests.partition.order is not None
-        no_overlap = unordered or (start.snapshot is not None and not self._overlap)
+        checked = start.snapshot is not None or start.tail is not None
+        no_overlap = unordered or (checked and not self._overlap)
         pipeline.stride = page_size if no_overlap else max(1, page_size - 1)
         first = fetched.extra.get("start")
         body = first.answer.body if first is not None else page_body(fetched.body)
@@ -139,6 +146,8 @@ class PrefetchedPages:
 
     def overlap(self) -> None:  # noqa: D102
         self._overlap = True
+        if self._start is not None and self._start.tail is not None:  # offsets are plain again
+            self._start = dataclasses.replace(self._start, tail=None)
         self._pipeline.set_stride(self._pipeline.page_size - 1)
 
     def close(self) -> None:  # noqa: D102
@@ -202,8 +211,46 @@ class PartitionReader:
         checker = PageChecker(start.plan, self.requests.partition.stream)
         if start.plan.order is None and self.requests.partition.order is not None:
             yield from self._read_unordered(source, start, checker)
-        else:
-            yield from self._read_ordered(source, start, checker)
+            return
+        if start.tail is not None:
+            finished = yield from self._read_tail_first(source, start, checker)
+            if finished:
+                return
+        yield from self._read_ordered(source, start, checker)
+
+    def _read_tail_first(
+        self, source: PageSource, start: PassStart, checker: PageChecker
+    ) -> t.Generator[dict[str, t.Any], None, bool]:
+        """Read a tail-first pass; False when it gave up (the pass is then read with overlap).
+
+        The overlapping pass begins with the first page as it was read, so the walk's first
+        boundary already checks what moved since. Records already yielded stay yielded: read
+        again, they are duplicates, never losses.
+        """
+        layout = t.cast("TailFirst", start.tail)
+        check = TailFirstCheck(layout)
+        answer, offset = start.answer, 0
+        while True:
+            self.on_page(answer.body)
+            items = [i for i in answer.body.get("items") or [] if isinstance(i, dict)]
+            checker.check(offset, items)
+            problem = check.problem(offset, items, answer.body.get("total"))
+            if problem is None or offset:  # the first page is yielded by the pass that follows
+                yield from items
+            if problem is not None:
+                self.walk.drifts += 1
+                self.log.info(
+                    "%s: %s; reading the list again from its start with overlapping pages so "
+                    "that none is skipped",
+                    self.requests.partition.stream,
+                    problem,
+                )
+                source.overlap()
+                return False
+            if layout.last(offset):
+                return True
+            offset += layout.page_size
+            answer = source.get(offset)
 
     def _read_ordered(
         self, source: PageSource, start: PassStart, checker: PageChecker

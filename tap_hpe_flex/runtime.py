@@ -148,6 +148,12 @@ class FlexRuntime:
             lanes=None if self.lanes is None else _ClientRoutes(self),
         )
 
+    def per_window(self, endpoint: str) -> int:
+        """Return the requests ``endpoint`` may send per rate window (every API client's)."""
+        if self.lanes is not None:
+            return self.lanes.per_window(endpoint)
+        return self.limiter.limit_for(endpoint)
+
     # --- tokens ---------------------------------------------------------------------------------
     @cached_property
     def clients(self) -> tuple[ApiClient, ...]:
