@@ -231,7 +231,7 @@ class PartitionReader:
         check = TailFirstCheck(layout)
         answer, offset = start.answer, 0
         while True:
-            self.on_page(answer.body)
+            self.on_page({**answer.body, "offset": offset})  # progress: records read so far
             items = [i for i in answer.body.get("items") or [] if isinstance(i, dict)]
             checker.check(offset, items)
             problem = check.problem(offset, items, answer.body.get("total"))
