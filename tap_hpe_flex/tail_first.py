@@ -27,6 +27,14 @@ the record after it out of the unread part, and pulls every later record down to
 the next page, or, before the first tail page, a changed ``total``).
 
 A quiet pass of N records costs ``ceil(N / 100)`` requests, the fewest possible. I/O-free.
+
+**Only for pages read one at a time** (``max_concurrent_requests`` 1). The argument needs every
+page to be read by the server after the page above it: then a record can leave the unread part
+only upwards, by a record entering below it. With pages in flight together, the server may read
+a page before the one above it, and a record deleted below (a deletion leaves no trace) can pull
+a record down across that boundary between the two reads; a record inserted at the same time
+into a part already read keeps ``total`` unchanged, and nothing shows the loss. Overlapping pages
+do not have this hole: a shared record witnesses each boundary whenever each side was read.
 """
 
 from __future__ import annotations
