@@ -127,6 +127,8 @@ def compile_fast(schema: dict[str, t.Any]) -> t.Callable[[t.Any], bool]:
     if dict in allowed and isinstance(props, dict):
         table = {name: _field(sub) for name, sub in props.items()}
         extra_ok = bool(schema.get("additionalProperties"))
+        if len(table) <= _FEW_FIELDS:
+            return _few_fields_ok(allowed, table, extra_ok)
         shapes: dict[tuple[tuple[t.Any, ...], tuple[type, ...]], _Plan] = {}
 
         def object_ok(value: t.Any) -> bool:
@@ -154,7 +156,7 @@ def compile_fast(schema: dict[str, t.Any]) -> t.Callable[[t.Any], bool]:
         def array_ok(value: t.Any) -> bool:
             if type(value) is not list:
                 return type(value) in allowed
-            return all(item_ok(item) for item in value)
+            return all(map(item_ok, value))
 
         return array_ok
 
@@ -165,6 +167,38 @@ def compile_fast(schema: dict[str, t.Any]) -> t.Callable[[t.Any], bool]:
     return value_ok
 
 
+#: Up to this many properties, an object is checked field by field (cheaper than its shape).
+_FEW_FIELDS = 4
+_FieldTable = dict[str, tuple[frozenset[type], t.Callable[[t.Any], bool] | None]]
+
+
+def _few_fields_ok(
+    allowed: frozenset[type], table: _FieldTable, extra_ok: bool
+) -> t.Callable[[t.Any], bool]:
+    """Return the field-by-field check of a small object (e.g. a tag): one look per value."""
+    keys = frozenset(table)
+    get = table.get
+
+    def object_ok(value: t.Any) -> bool:
+        if type(value) is not dict:
+            return type(value) in allowed
+        if not extra_ok and not value.keys() <= keys:
+            return False
+        for name, sub in value.items():
+            spec = get(name)
+            if spec is None:
+                continue
+            kind = type(sub)
+            if kind not in spec[0] or (kind is float and sub - sub != 0):
+                return False
+            nested = spec[1]
+            if nested is not None and kind is not _NONE and not nested(sub):
+                return False
+        return True
+
+    return object_ok
+
+
 #: An object shape's verdict: False (it cannot match), or the positions of the values still to
 #: look at, each with its nested check (None: a float, which must be finite).
 _Plan = t.Literal[False] | tuple[tuple[int, t.Callable[[t.Any], bool] | None], ...]
@@ -173,7 +207,7 @@ _MAX_SHAPES = 256
 
 
 def _shape_plan(
-    table: dict[str, tuple[frozenset[type], t.Callable[[t.Any], bool] | None]],
+    table: _FieldTable,
     extra_ok: bool,
     keys: tuple[t.Any, ...],
     kinds: tuple[type, ...],

@@ -50,23 +50,24 @@ class FastRecordMessages(Stream):
     #: The version of this run's full-table pass (milliseconds since the epoch), or None.
     table_version: int | None = None
 
-    def _all_fields_selected(self) -> bool:
-        mask = self.mask
-        cached = self.__dict__.get("_flex_mask")
-        if cached is None or cached[0] is not mask:
-            cached = (mask, all(mask.values()))
-            self.__dict__["_flex_mask"] = cached
-        return bool(cached[1])
+    #: (selection mask, stream maps) the record plan was made for, and the plan: each map's
+    #: alias with None for a map that returns the record unchanged; no plan when the mask
+    #: deselects a property (the SDK's own method then builds the messages).
+    _flex_plan: tuple[t.Any, t.Any, list[tuple[str, StreamMap | None]] | None] | None = None
+    #: The last clock reading (``time.time()``) and the UTC stamp made from it.
+    _flex_clock: float = -1.0
+    _flex_stamp: dt.datetime = dt.datetime.fromtimestamp(0, tz=dt.timezone.utc)
 
-    def _record_maps(self) -> list[tuple[str, StreamMap | None]]:
-        """Each stream map's alias, with None for a map that returns the record unchanged."""
-        maps = self.stream_maps
-        cached = self.__dict__.get("_flex_maps")
-        if cached is None or cached[0] is not maps:
-            plan = [(m.stream_alias, None if passes_through(m) else m) for m in maps]
-            cached = (maps, plan)
-            self.__dict__["_flex_maps"] = cached
-        return t.cast("list[tuple[str, StreamMap | None]]", cached[1])
+    def _record_plan(self) -> list[tuple[str, StreamMap | None]] | None:
+        """Return the fast path's map plan (None when a property is deselected)."""
+        mask, maps = self.mask, self.stream_maps
+        cached = self._flex_plan
+        if cached is None or cached[0] is not mask or cached[1] is not maps:
+            plan = None
+            if all(mask.values()):
+                plan = [(m.stream_alias, None if passes_through(m) else m) for m in maps]
+            cached = self._flex_plan = (mask, maps, plan)
+        return cached[2]
 
     def _time_extracted(self) -> dt.datetime:
         """Now in UTC, read from the clock at most once per millisecond.
@@ -75,24 +76,24 @@ class FastRecordMessages(Stream):
         records extracted within one millisecond (a page's, in practice) share the stamp.
         """
         now = time.time()
-        cached = self.__dict__.get("_flex_extracted")
-        if cached is None or not 0 <= now - cached[0] < 0.001:
-            cached = (now, dt.datetime.fromtimestamp(now, tz=dt.timezone.utc))
-            self.__dict__["_flex_extracted"] = cached
-        return t.cast("dt.datetime", cached[1])
+        if not 0 <= now - self._flex_clock < 0.001:
+            self._flex_clock = now
+            self._flex_stamp = dt.datetime.fromtimestamp(now, tz=dt.timezone.utc)
+        return self._flex_stamp
 
     def _generate_record_messages(
         self, record: dict
     ) -> t.Generator[singer.RecordMessage, None, None]:
         """Generate RECORD messages as the SDK does, minus the mask when nothing is deselected."""
         version = self.table_version
-        if not self._all_fields_selected():
+        plan = self._record_plan()
+        if plan is None:
             for message in super()._generate_record_messages(record):
                 message.version = version
                 yield message
             return
         extracted = self._time_extracted()
-        for alias, stream_map in self._record_maps():
+        for alias, stream_map in plan:
             mapped = record if stream_map is None else stream_map.transform(record)
             if mapped is not None:
                 yield PreparedRecord(alias, mapped, version, extracted)

@@ -208,9 +208,12 @@ def test_shape_cached_verdicts_equal_the_field_by_field_check(make_simulator: An
             assert fast(case) is (slow(case) is None), case
 
 
-def test_a_cached_shape_still_looks_at_each_float_and_nested_value() -> None:
+@pytest.mark.parametrize("padding", [0, 5], ids=["few fields", "judged by shape"])
+def test_each_float_and_nested_value_is_still_looked_at(padding: int) -> None:
+    extra = {f"p{i}": {"type": ["string", "null"]} for i in range(padding)}
     schema = {
         "properties": {
+            **extra,
             "n": {"type": ["number", "null"]},
             "tags": {
                 "type": ["array", "null"],
@@ -218,13 +221,21 @@ def test_a_cached_shape_still_looks_at_each_float_and_nested_value() -> None:
             },
         }
     }
-    ok = compile_fast(schema)
-    assert ok({"n": 1.5, "tags": [{"v": "a"}]})
-    assert not ok({"n": float("nan"), "tags": [{"v": "a"}]})  # same shape, not finite
-    assert not ok({"n": 1.5, "tags": [{"v": 3}]})  # same top-level shape, bad nested value
-    assert ok({"n": None, "tags": None})
-    decoded = msgspec.json.decode(b'{"n": 2.0, "tags": [{"v": "b"}]}')
-    assert ok(decoded)
+    ok, slow = compile_fast(schema), compile_schema(schema)
+    pad = {f"p{i}": "x" for i in range(padding)}
+    cases = [
+        ({"n": 1.5, "tags": [{"v": "a"}]}, True),
+        ({"n": float("nan"), "tags": [{"v": "a"}]}, False),  # same shape, not finite
+        ({"n": float("-inf"), "tags": None}, False),
+        ({"n": 1.5, "tags": [{"v": "a"}, {"v": 3}]}, False),  # same shape, bad nested value
+        ({"n": None, "tags": None}, True),
+        ({"n": 2, "tags": [], "p9": "unknown"}, False),
+        (msgspec.json.decode(b'{"n": 2.0, "tags": [{"v": "b"}]}'), True),
+    ]
+    for _ in range(2):
+        for case, expected in cases:
+            record = {**pad, **case}
+            assert ok(record) is expected is (slow(record) is None), record
 
 
 def test_records_share_a_stamp_only_within_a_millisecond(make_simulator: Any) -> None:
