@@ -247,3 +247,17 @@ def test_records_share_a_stamp_only_within_a_millisecond(make_simulator: Any) ->
     later = stream._time_extracted()
     assert later - first >= dt.timedelta(milliseconds=5)
     assert later.tzinfo is dt.timezone.utc
+
+
+def test_no_child_context_without_child_streams_and_the_sdks_with_them(
+    make_simulator: Any,
+) -> None:
+    sim = make_simulator(orders=1, devices=1, rate_limit=0)
+    tap = TapHpeFlex(config=tap_config(sim))
+    devices, orders = tap.streams["devices"], tap.streams["orders"]
+    record = {"id": "a", "updatedAt": "2026-01-01T00:00:00.000000Z"}
+    assert all(not s.child_streams for s in tap.streams.values())
+    assert list(devices.generate_child_contexts(record, None)) == []
+    devices.child_streams.append(orders)  # given a child, the SDK's own contexts come back
+    context = {"workspaceId": "w"}
+    assert list(devices.generate_child_contexts(record, context)) == [context]
