@@ -335,6 +335,18 @@ class FlexStream(VersionedPasses):
                 self.name,
             )
 
+    def generate_child_contexts(
+        self, record: dict, context: Context | None
+    ) -> t.Iterable[Context | None]:
+        """No child context for a stream without child streams (none of the tap's has any).
+
+        Why: the SDK's default makes a context for every record and copies it (a copy of the
+        record) for children that do not exist; a stream given children still gets them.
+        """
+        if not self.child_streams:
+            return ()
+        return super().generate_child_contexts(record, context)
+
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Canonical ``updatedAt``, the record's ``workspaceId``, and the schema's types.
 

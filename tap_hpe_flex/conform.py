@@ -115,35 +115,37 @@ _NONE = type(None)
 def compile_fast(schema: dict[str, t.Any]) -> t.Callable[[t.Any], bool]:
     """Return a yes/no version of :func:`compile_schema`'s check, built for speed.
 
-    An object's fields are checked in one loop over ``items()`` against a table of
-    ``(allowed types, nested check)``, so a flat record costs one dict lookup and one ``in`` per
-    value; nested objects and arrays of objects get their own compiled check.
+    An object is judged by its shape: its keys and the types of its values, in order (records
+    decoded from one API share a handful of shapes). A shape is judged once, field by field
+    (:func:`_shape_plan`); afterwards an object of that shape costs two tuples built in C and a
+    dict lookup, plus a look at the few values a type cannot vouch for (floats must be finite,
+    nested objects and arrays have their own compiled check).
     """
     allowed = frozenset(_types_of(schema))
     props = schema.get("properties")
     items = schema.get("items")
     if dict in allowed and isinstance(props, dict):
         table = {name: _field(sub) for name, sub in props.items()}
-        keys = frozenset(table)
         extra_ok = bool(schema.get("additionalProperties"))
-        get = table.get
+        if len(table) <= _FEW_FIELDS:
+            return _few_fields_ok(allowed, table, extra_ok)
+        shapes: dict[tuple[tuple[t.Any, ...], tuple[type, ...]], _Plan] = {}
 
         def object_ok(value: t.Any) -> bool:
             if type(value) is not dict:
                 return type(value) in allowed
-            if not extra_ok and not value.keys() <= keys:
+            values = tuple(value.values())
+            shape = (tuple(value), tuple(map(type, values)))
+            plan = shapes.get(shape)
+            if plan is None:
+                plan = _shape_plan(table, extra_ok, *shape)
+                if len(shapes) < _MAX_SHAPES:
+                    shapes[shape] = plan
+            if plan is False:
                 return False
-            for name, sub in value.items():
-                spec = get(name)
-                if spec is None:
-                    continue
-                kind = type(sub)
-                if kind not in spec[0]:
-                    return False
-                if kind is float and sub - sub != 0:
-                    return False
-                nested = spec[1]
-                if nested is not None and kind is not _NONE and not nested(sub):
+            for index, nested in plan:
+                sub = values[index]
+                if not (nested(sub) if nested is not None else sub - sub == 0):
                     return False
             return True
 
@@ -154,7 +156,7 @@ def compile_fast(schema: dict[str, t.Any]) -> t.Callable[[t.Any], bool]:
         def array_ok(value: t.Any) -> bool:
             if type(value) is not list:
                 return type(value) in allowed
-            return all(item_ok(item) for item in value)
+            return all(map(item_ok, value))
 
         return array_ok
 
@@ -163,6 +165,68 @@ def compile_fast(schema: dict[str, t.Any]) -> t.Callable[[t.Any], bool]:
         return kind in allowed and not (kind is float and value - value != 0)
 
     return value_ok
+
+
+#: Up to this many properties, an object is checked field by field (cheaper than its shape).
+_FEW_FIELDS = 4
+_FieldTable = dict[str, tuple[frozenset[type], t.Callable[[t.Any], bool] | None]]
+
+
+def _few_fields_ok(
+    allowed: frozenset[type], table: _FieldTable, extra_ok: bool
+) -> t.Callable[[t.Any], bool]:
+    """Return the field-by-field check of a small object (e.g. a tag): one look per value."""
+    keys = frozenset(table)
+    get = table.get
+
+    def object_ok(value: t.Any) -> bool:
+        if type(value) is not dict:
+            return type(value) in allowed
+        if not extra_ok and not value.keys() <= keys:
+            return False
+        for name, sub in value.items():
+            spec = get(name)
+            if spec is None:
+                continue
+            kind = type(sub)
+            if kind not in spec[0] or (kind is float and sub - sub != 0):
+                return False
+            nested = spec[1]
+            if nested is not None and kind is not _NONE and not nested(sub):
+                return False
+        return True
+
+    return object_ok
+
+
+#: An object shape's verdict: False (it cannot match), or the positions of the values still to
+#: look at, each with its nested check (None: a float, which must be finite).
+_Plan = t.Literal[False] | tuple[tuple[int, t.Callable[[t.Any], bool] | None], ...]
+#: Shapes remembered per compiled object (records of an odd API could otherwise vary endlessly).
+_MAX_SHAPES = 256
+
+
+def _shape_plan(
+    table: _FieldTable,
+    extra_ok: bool,
+    keys: tuple[t.Any, ...],
+    kinds: tuple[type, ...],
+) -> _Plan:
+    """Judge one shape (keys and value types in order) against an object schema's field table."""
+    todo: list[tuple[int, t.Callable[[t.Any], bool] | None]] = []
+    for index, (name, kind) in enumerate(zip(keys, kinds, strict=True)):
+        spec = table.get(name)
+        if spec is None:
+            if not extra_ok:
+                return False
+            continue
+        if kind not in spec[0]:
+            return False
+        if kind is float:
+            todo.append((index, None))
+        elif spec[1] is not None and kind is not _NONE:
+            todo.append((index, spec[1]))
+    return tuple(todo)
 
 
 def _field(schema: dict[str, t.Any]) -> tuple[frozenset[type], t.Callable[[t.Any], bool] | None]:

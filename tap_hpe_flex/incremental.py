@@ -112,12 +112,30 @@ def parse_http_date(header: str | None) -> dt.datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+#: A UTC timestamp whose canonical form is its own text re-padded: ASCII digits, a year from 1000
+#: (what ``canonical_timestamp`` pads alike), up to 6 fractional digits, ``Z`` or ``+00:00``.
+_UTC_TEXT = re.compile(
+    r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]{1,6}))?(?:Z|\+00:00)"
+)
+
+
 def canonical_timestamp(value: str | dt.datetime) -> str:
     """Write a timestamp in the one form bookmarks use: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``.
 
     Fixed width, so lexicographic order equals time order (``Z`` vs ``+00:00`` and a varying
     number of fractional digits would otherwise compare wrongly as strings).
+
+    Fast path (nearly every API value): text already in UTC and shaped like the canonical form
+    is re-padded as text once ``fromisoformat`` has vouched for its date and time (a month 13 or
+    an hour 24 goes the long way, which refuses it), skipping the parse-convert-format round.
     """
+    if type(value) is str and (shape := _UTC_TEXT.fullmatch(value)) is not None:
+        try:
+            dt.datetime.fromisoformat(value[:19])
+        except ValueError:
+            pass
+        else:
+            return f"{value[:19]}.{(shape.group(1) or '').ljust(6, '0')}Z"
     moment = parse_timestamp(value)
     if moment.year >= 1000:  # isoformat (C) pads years to 4 digits exactly like strftime here
         return moment.isoformat(timespec="microseconds")[:-6] + "Z"

@@ -12,6 +12,10 @@ a raw file whose ``write`` may take only part of the bytes, e.g. when a signal i
 rest is written before anything else, so a target never reads a torn line. A SIGTERM handler that
 writes a final STATE must not run in the middle of a line either: while a line is being written,
 ``writing`` is true and the tap defers its termination to ``deferred``, run right after the line.
+
+A :class:`PreparedRecord` (what the tap's streams emit) is encoded straight from its fields, one
+msgspec call into the SDK's line buffer, with the SDK's own encoder: the same bytes as the SDK's
+writer gives the equivalent ``RecordMessage``, minus three Python calls per record.
 """
 
 from __future__ import annotations
@@ -19,11 +23,28 @@ from __future__ import annotations
 import sys
 import typing as t
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
+from singer_sdk.singerlib import RecordMessage, SingerMessageType
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib import Message
+
+
+class PreparedRecord(RecordMessage):
+    """A ``RecordMessage`` whose maker guarantees ``time_extracted`` is an aware UTC datetime.
+
+    Why: ``RecordMessage`` converts ``time_extracted`` to UTC once per record (a new datetime
+    each time); the tap's streams stamp records from one UTC clock reading shared by the records
+    extracted within the same millisecond, so the conversion is skipped. It is still a
+    ``RecordMessage`` (any other writer, e.g. a test's, sees the same fields and ``to_dict``).
+    Build it positionally: ``PreparedRecord(stream, record, version, time_extracted)``.
+    """
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        """Only set the type: ``time_extracted`` is already aware UTC (see the class)."""
+        self.type = SingerMessageType.RECORD
 
 
 class FlexWriter(MsgSpecWriter):
@@ -44,17 +65,42 @@ class FlexWriter(MsgSpecWriter):
         out = sys.stdout
         self.writing = True
         try:
-            write_whole(out.buffer, self.format_message(message))
+            if type(message) is PreparedRecord:
+                line = serialize_jsonl(record_fields(message))
+            else:
+                line = self.format_message(message)
+            write_whole(out.buffer, line)
         finally:
             self.writing = False
-        if type(message) is not RecordMessage:
+        if not isinstance(message, RecordMessage):
             out.flush()
         if self.deferred is not None:
             action, self.deferred = self.deferred, None
             action()
 
 
-def write_whole(stream: t.BinaryIO, data: bytes) -> None:
+def record_fields(message: RecordMessage) -> dict[str, t.Any]:
+    """Return the fields of a RECORD line in the SDK's order (``RecordMessage.to_dict``, inlined).
+
+    Only for a :class:`PreparedRecord`, whose ``time_extracted`` is never None.
+    """
+    if message.version is None:
+        return {
+            "type": "RECORD",
+            "stream": message.stream,
+            "record": message.record,
+            "time_extracted": message.time_extracted,
+        }
+    return {
+        "type": "RECORD",
+        "stream": message.stream,
+        "record": message.record,
+        "version": message.version,
+        "time_extracted": message.time_extracted,
+    }
+
+
+def write_whole(stream: t.BinaryIO, data: bytes | bytearray) -> None:
     """Write all of ``data``, resuming after a partial write of a raw (unbuffered) stream."""
     written = stream.write(data)
     while written is None or written < len(data):
