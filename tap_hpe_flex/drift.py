@@ -83,6 +83,17 @@ def overlap_extra(total: int, page_size: int) -> int:
     return overlapping - math.ceil(total / page_size)
 
 
+def fits_in_windows(requests: int, extra: int, per_window: int | None) -> bool:
+    """Tell whether ``extra`` more requests leave a pass of ``requests`` in as many rate windows.
+
+    Why: under the limit a request costs nothing while it fits in the last window's slack, and a
+    whole window (a minute at GreenLake's limit) when it does not. ``per_window`` None: no limit.
+    """
+    if per_window is None or per_window <= 0 or extra <= 0:
+        return True
+    return math.ceil((requests + extra) / per_window) == math.ceil(max(1, requests) / per_window)
+
+
 def check_pays(total: int, page_size: int, *, cost: int) -> bool:
     """Tell whether a snapshot check costing ``cost`` requests (probes included) beats the overlap.
 

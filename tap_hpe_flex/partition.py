@@ -296,8 +296,14 @@ class PartitionRequests:
         if plan.strategy is not Strategy.FILTER:  # a filter pass's own requests filter already
             accepts = self.strategies.accepts_updated
             known = {form: accepts(self.endpoint, sort=form) for form in (False, True)}
+        per_window = self.per_window(self.endpoint) if self.per_window is not None else None
         snapshot = choose(
-            known, total, self.partition.page_size, before, lambda f: self._probe(before, f)
+            known,
+            total,
+            self.partition.page_size,
+            before,
+            lambda f: self._probe(before, f),
+            per_window=per_window,
         )
         if snapshot is not None:
             self.log.info(

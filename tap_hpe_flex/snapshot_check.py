@@ -23,10 +23,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import math
 import typing as t
 from dataclasses import dataclass
 
-from tap_hpe_flex.drift import check_pays
+from tap_hpe_flex.drift import check_pays, fits_in_windows, overlap_extra
 from tap_hpe_flex.incremental import (
     ID_ORDER,
     UPDATED_SORT,
@@ -163,16 +164,23 @@ def choose(
     page_size: int,
     before: dt.datetime,
     probe: t.Callable[[list[bool]], dict[bool, bool]],
+    *,
+    per_window: int | None = None,
 ) -> Snapshot | None:
     """Pick the check's form from what the run knows (probing unknown forms when it pays).
 
     ``known[by_sort]``: True/False when settled, None when ``auto`` does not know yet; ``probe``
-    sends probes of the given forms together and returns what they showed.
+    sends probes of the given forms together and returns what they showed. Under a limit of
+    ``per_window`` requests a window, probes are sent only where they fit: refused, they must not
+    push the overlapping pass into another window.
     """
     known = dict(known)
     unknown = [form for form in (False, True) if known[form] is None]
     if known[False] is not True and unknown:  # probes of the unknown forms, then the dearer form
         if not check_pays(total, page_size, cost=len(unknown) + CHECK_COST[False]):
+            return None
+        overlapped = math.ceil(total / page_size) + overlap_extra(total, page_size)
+        if not fits_in_windows(overlapped, len(unknown), per_window):
             return None
         known.update(probe(unknown))
     for by_sort in (False, True):  # the filter form first: it counts, the sort form infers

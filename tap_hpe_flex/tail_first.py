@@ -44,7 +44,7 @@ import re
 import typing as t
 from dataclasses import dataclass
 
-from tap_hpe_flex.drift import overlap_extra
+from tap_hpe_flex.drift import fits_in_windows, overlap_extra
 from tap_hpe_flex.incremental import parse_timestamp
 
 if t.TYPE_CHECKING:
@@ -58,9 +58,7 @@ def saves_a_window(total: int, page_size: int, per_window: int) -> bool:
     if per_window <= 0 or page_size < 2 or total <= page_size:
         return False
     plain = math.ceil(total / page_size)
-    return math.ceil((plain + overlap_extra(total, page_size)) / per_window) > math.ceil(
-        plain / per_window
-    )
+    return not fits_in_windows(plain, overlap_extra(total, page_size), per_window)
 
 
 @dataclass(frozen=True)

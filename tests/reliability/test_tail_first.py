@@ -130,3 +130,17 @@ def test_pages_in_flight_together_keep_overlapping(
     assert sorted(_delivered(result)) == sorted(all_ids(sim, "devices"))
     assert sorted(o for o, _ in _asked(sim)) == list(range(0, 91, 9))  # 11 requests
     assert "from the end of the list" not in caplog.text
+
+
+def test_probes_are_sent_only_where_they_fit_in_the_windows(make_simulator: Any) -> None:
+    # 450 devices at pages of 10: 45 plain requests, 50 overlapping ones, which fill one window
+    # of 50. The snapshot check would pay (5 overlap requests against 2 probes and a 2-request
+    # check), but against the documented API both probes are refused, and 52 requests need a
+    # second window: the pass overlaps without probing.
+    sim = make_simulator(orders=1, devices=450)
+    config = {**_config(sim, 8), "requests_per_minute": 50}
+    result = run_tap(config, streams=("devices",))
+    assert sorted(_delivered(result)) == sorted(all_ids(sim, "devices"))
+    log = sim_requests(sim, "devices")
+    assert {r["status"] for r in log} == {200}  # no refused probe
+    assert len(log) == 50

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tap_hpe_flex.drift import OffsetWalk, check_pays, overlap_extra
+from tap_hpe_flex.drift import OffsetWalk, check_pays, fits_in_windows, overlap_extra
 from tap_hpe_flex.errors import FlexAPIError
 
 
@@ -161,6 +161,15 @@ def test_overlap_extra_and_when_a_check_pays() -> None:
     assert check_pays(20_000, 100, cost=2)
     assert not check_pays(20_000, 100, cost=3)  # 3 = probe + two-request check
     assert check_pays(40_000, 100, cost=4)  # 5 > two probes + two-request check
+
+
+def test_extra_requests_fit_while_they_leave_the_window_count_alone() -> None:
+    assert fits_in_windows(990, 10, 100)  # 1,000: still 10 windows
+    assert not fits_in_windows(1_000, 1, 100)  # 1,001: an 11th
+    assert not fits_in_windows(1_000, 11, 100)
+    assert fits_in_windows(1_011, 2, 100)  # 1,013: the 11th window has room
+    assert fits_in_windows(1_000, 50, None)  # no limit
+    assert fits_in_windows(5, 0, 1)
 
 
 def test_quiet_list_read_without_overlap_then_checked_once() -> None:
