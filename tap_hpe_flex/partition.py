@@ -173,15 +173,11 @@ class PartitionRequests:
             decode=decode,
         )
 
-    def first(self, plan: Plan, *, one_at_a_time: bool = False) -> PassStart:
-        """Read the pass's first page, settling the strategy and the order it can ask for.
-
-        ``one_at_a_time``: each page of the pass will be requested only after the one before
-        it was answered, which tail-first paging needs (``tail_first.py``).
-        """
+    def first(self, plan: Plan) -> PassStart:
+        """Read the pass's first page, settling the strategy and the order it can ask for."""
         while True:
             try:
-                return self._first(plan, one_at_a_time)
+                return self._first(plan)
             except FlexAPIError as exc:
                 if plan.order is None or not names_sort(exc.status, exc.body):
                     raise
@@ -192,7 +188,7 @@ class PartitionRequests:
                 )
                 plan = dataclasses.replace(plan, order=None)
 
-    def _first(self, plan: Plan, one_at_a_time: bool) -> PassStart:
+    def _first(self, plan: Plan) -> PassStart:
         while plan.probing:
             with self.probe_lock:
                 if plan.bookmark is not None:  # another partition may have settled it
@@ -208,11 +204,11 @@ class PartitionRequests:
                     continue
                 self.strategies.accept(self.endpoint, plan.strategy, _ACCEPTED[plan.strategy])
                 plan = dataclasses.replace(plan, probing=False)
-                return self._settled(answer, plan, one_at_a_time)
-        return self._settled(self.page(0, plan), plan, one_at_a_time)
+                return self._settled(answer, plan)
+        return self._settled(self.page(0, plan), plan)
 
-    def _settled(self, answer: Answer, plan: Plan, one_at_a_time: bool) -> PassStart:
-        if one_at_a_time and (tail := self._tail_first(plan, answer)) is not None:
+    def _settled(self, answer: Answer, plan: Plan) -> PassStart:
+        if (tail := self._tail_first(plan, answer)) is not None:
             return PassStart(answer, plan, None, tail)
         return PassStart(answer, plan, self._snapshot(plan, answer))
 

@@ -10,6 +10,7 @@ with it, never on shared objects.
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 
 from tap_hpe_flex.drift import OffsetWalk
@@ -62,7 +63,7 @@ class SequentialPages:
         self._tail: TailFirst | None = None
 
     def first(self) -> PassStart:  # noqa: D102
-        start = self.requests.first(self._plan, one_at_a_time=True)
+        start = self.requests.first(self._plan)
         self._plan, self._tail = start.plan, start.tail
         return start
 
@@ -108,7 +109,8 @@ class PrefetchedPages:
         if self._start is None:  # the pass's first request: settle its plan
             start = self._start = self.requests.first(self._plan)
             return Fetched(0, start.answer.raw, start.answer.date, {"start": start})
-        answer = self.requests.page(offset, self._start.plan, decode=False)
+        start = self._start
+        answer = self.requests.page(offset, start.plan, tail=start.tail, decode=False)
         return Fetched(offset, answer.raw, answer.date)
 
     def _first_total(self, fetched: Fetched) -> tuple[int, int | None]:
@@ -120,7 +122,8 @@ class PrefetchedPages:
             return 0, None
         page_size = pipeline.page_size
         unordered = start.plan.order is None and self.requests.partition.order is not None
-        no_overlap = unordered or (start.snapshot is not None and not self._overlap)
+        checked = start.snapshot is not None or start.tail is not None
+        no_overlap = unordered or (checked and not self._overlap)
         pipeline.stride = page_size if no_overlap else max(1, page_size - 1)
         first = fetched.extra.get("start")
         body = first.answer.body if first is not None else page_body(fetched.body)
@@ -143,6 +146,8 @@ class PrefetchedPages:
 
     def overlap(self) -> None:  # noqa: D102
         self._overlap = True
+        if self._start is not None and self._start.tail is not None:  # offsets are plain again
+            self._start = dataclasses.replace(self._start, tail=None)
         self._pipeline.set_stride(self._pipeline.page_size - 1)
 
     def close(self) -> None:  # noqa: D102

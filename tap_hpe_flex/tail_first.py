@@ -10,31 +10,30 @@ overlap would cost a window, a pass in ``id`` order is read this way instead:
 * the rest is read from the end of the list towards its start: offsets T-100, T-200, ... down to
   100, every page asking for exactly the records between it and the page read before it.
 
-Offsets count from the start of the list. A record deleted before the unread part shifts only
-records after it, so the record it pulls down is one already read, which the next page returns
-again: a duplicate, seen (that page ends where the page above it begins). An update never moves a
-record in ``id`` order. Only a record that *enters* the unread part (created, or, under a user's
-filter, changed into it) can push one across into the part already read, and that record is then
-itself in the unread part: when it is read, its ``createdAt`` (or ``updatedAt``) is after the
-pass began. If it is deleted before it is read, that deletion pulls a record down again (a
-duplicate, seen), unless another record entered beside it, which the same argument follows to the
-last page. So a pass in which no page repeats a record of the page above it, no record is newer
-than T0 (the first page's server time minus the bookmark margin), every page reports T and holds
-the records asked for skipped nothing. Any other page abandons tail-first paging for the pass,
-which is read again from offset 0 with overlapping pages (``drift.OffsetWalk``): at-least-once,
-never a silent loss. The first page itself is only below the others: a deletion inside it pulls
-the record after it out of the unread part, and pulls every later record down too (a duplicate at
-the next page, or, before the first tail page, a changed ``total``).
+Offsets count from the start of the list, and pages tile it. A record that is in the list
+before and after the pass, and that no page returned, must have crossed the boundary between two
+adjacent pages while they were read, after the read of one and before the read of the other:
+
+* *downwards*, pulled by a deletion below it (the upper page read second): that deletion pulls
+  every record above it down too, so some page read before it repeats on the page below it, read
+  after it (a duplicate, seen), or, if no page above was read yet, ``total`` falls, unless a
+  record entered in the part not yet read, which is then read: new;
+* *upwards*, pushed by a record entering below it (the lower page read second): that record is
+  read (its ``createdAt``, or under a user's filter its ``updatedAt``, is after T0), or it landed
+  in a part already read, and then it pushed that part's last record onto a page read after it
+  (a duplicate, seen).
+
+A later change can undo one trace only by leaving another of the same kinds, so a pass in which
+no page repeats a record of the page above it (or of the first page), no record is newer than T0
+(the first page's server time minus the bookmark margin; a record whose ``createdAt`` cannot be
+read counts as newer), every page reports T and holds the records asked for skipped nothing,
+whichever order the server read its pages in (with pages in flight together, it may read a page
+before the one above it). ``tests/tap/test_tail_first_adversary.py`` checks this against random
+inserts and deletes anywhere, the parts already read included, between reads served in any
+order. Any other page abandons tail-first paging for the pass, which is read again from offset 0
+with overlapping pages (``drift.OffsetWalk``): at-least-once, never a silent loss.
 
 A quiet pass of N records costs ``ceil(N / 100)`` requests, the fewest possible. I/O-free.
-
-**Only for pages read one at a time** (``max_concurrent_requests`` 1). The argument needs every
-page to be read by the server after the page above it: then a record can leave the unread part
-only upwards, by a record entering below it. With pages in flight together, the server may read
-a page before the one above it, and a record deleted below (a deletion leaves no trace) can pull
-a record down across that boundary between the two reads; a record inserted at the same time
-into a part already read keeps ``total`` unchanged, and nothing shows the loss. Overlapping pages
-do not have this hole: a shared record witnesses each boundary whenever each side was read.
 """
 
 from __future__ import annotations
