@@ -92,8 +92,8 @@ def main() -> None:
     print(f"  + {late:.2f} s windows starting late ({late / (len(windows) - 1):.3f} s each)")
     print(f"  + {spread:.2f} s the last window's requests leaving")
     print(
-        f"  + {rest:.2f} s start-up and end (first request {devices[0] - first_any:.2f} s "
-        "after the first token request)"
+        f"  + {rest:.2f} s start-up and end (the first device request came "
+        f"{devices[0] - first_any:.2f} s after the run's first logged request)"
     )
 
 
