@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 PY = str(REPO / ".venv" / "bin" / "python")
 
@@ -48,15 +46,14 @@ def test_rate_timeline_prints_each_window_and_the_split() -> None:
     assert re.search(r"^wall [\d.]+ s = floor 0\.91 s", out, re.MULTILINE), out
 
 
-@pytest.mark.parametrize("profile", ["cpu", "drift"])
-def test_peer_bench_prints_one_table(profile: str) -> None:
+def test_peer_bench_prints_one_table() -> None:
+    # The drift profile: the same runner and table as the others, plus mid-sync mutations.
     out = _run(
         "bench/peers.py",
-        *("--profile", profile, "--clients", "tap,raw", "--reps", "1"),
-        *("--cpu-devices", "1000", "--cpu-orders", "100"),
+        *("--profile", "drift", "--clients", "tap,raw", "--reps", "1"),
         *("--drift-devices", "2000", "--drift-orders", "100"),
     )
-    rows = [line for line in out.splitlines() if line.startswith(f"| {profile}")]
+    rows = [line for line in out.splitlines() if line.startswith("| drift")]
     assert len(rows) == 2, out  # the tap and the raw loop
     cells = {row.split("|")[2].strip(): [c.strip() for c in row.split("|")[1:-1]] for row in rows}
     assert set(cells) == {"tap-hpe-flex", "raw loop"}, out
