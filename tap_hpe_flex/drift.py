@@ -39,8 +39,7 @@ saw T), so every page read the same list: nothing was skipped. Any other answer 
 with overlapping pages. This rests on what the ``filter``/``sort`` strategies already rely on:
 every change sets ``updatedAt``. The pass decides (``snapshot_check.py``, :func:`check_pays`).
 
-**Tail-first instead of overlap (full passes read one page at a time whose overlap would cost a
-rate window):** see
+**Tail-first instead of overlap (full passes whose overlap would cost a rate window):** see
 ``tail_first.py``; a tail-first pass that gives up is read again here, with overlap.
 """
 
