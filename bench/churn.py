@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from perf_proc import REPO, sim
+from perf_proc import REPO, selected_catalog, sim
 
 TAP = str(REPO / ".venv" / "bin" / "tap-hpe-flex")
 
@@ -54,19 +54,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             config_file = Path(tmp) / "config.json"
             config_file.write_text(json.dumps(config))
-            catalog = subprocess.run(
-                [TAP, "--config", str(config_file), "--discover"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            selected = json.loads(catalog)
-            for entry in selected["streams"]:
-                for meta in entry["metadata"]:
-                    if meta["breadcrumb"] == []:
-                        meta["metadata"]["selected"] = entry["tap_stream_id"] == "devices"
-            catalog_file = Path(tmp) / "catalog.json"
-            catalog_file.write_text(json.dumps(selected))
+            catalog_file = selected_catalog(
+                TAP, config_file, {"devices"}, Path(tmp) / "catalog.json"
+            )
             s.clear()
             started = time.monotonic()
             proc = subprocess.run(

@@ -25,7 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perf_proc import CLIENT_ID, CLIENT_SECRET, PY, REPO, WORKSPACE, Sim, write_json
+from perf_proc import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    PY,
+    REPO,
+    WORKSPACE,
+    Sim,
+    selected_catalog,
+    write_json,
+)
 
 BENCH = REPO / "bench"
 VENVS = BENCH / ".venvs"
@@ -148,19 +157,7 @@ class TapHpeFlex(Client):
         config = {"api_url": url, "token_url": url, "workspace_id": WORKSPACE}
         config |= {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
         cfg = write_json(work / "discover.json", config)
-        out = subprocess.run(
-            [str(self.exe), "--config", str(cfg), "--discover"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=work,
-        ).stdout
-        catalog = json.loads(out)
-        for stream in catalog["streams"]:
-            for entry in stream["metadata"]:
-                if entry["breadcrumb"] == []:
-                    entry["metadata"]["selected"] = stream["tap_stream_id"] in STREAMS
-        self.catalog = write_json(work / "tap-catalog.json", catalog)
+        self.catalog = selected_catalog(self.exe, cfg, STREAMS, work / "tap-catalog.json")
 
     def launch(self, sim: Sim, profile: Profile, work: Path) -> Launch:
         """Default settings; a limited profile tells the tap the limit it syncs under."""

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -358,3 +358,20 @@ def sim(**kwargs: Any) -> Iterator[Sim]:
 def write_json(path: Path, data: Any) -> Path:
     path.write_text(json.dumps(data))
     return path
+
+
+def selected_catalog(tap: str | Path, config: Path, streams: Collection[str], dest: Path) -> Path:
+    """Run ``tap --discover`` with ``config`` and write its catalog, selecting only ``streams``."""
+    out = subprocess.run(
+        [str(tap), "--config", str(config), "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=dest.parent,
+    ).stdout
+    catalog = json.loads(out)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in streams
+    return write_json(dest, catalog)

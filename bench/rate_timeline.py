@@ -17,7 +17,6 @@ end after the last).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from perf_proc import REPO, sim, write_json
+from perf_proc import REPO, selected_catalog, sim, write_json
 
 TAP = str(REPO / ".venv" / "bin" / "tap-hpe-flex")
 
@@ -50,19 +49,9 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
     ):
         config = write_json(Path(tmp) / "tap.json", s.tap_config(**extra))
-        catalog = json.loads(
-            subprocess.run(
-                [TAP, "--config", str(config), "--discover"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+        catalog_file = selected_catalog(
+            TAP, config, {"orders", "devices"}, Path(tmp) / "catalog.json"
         )
-        for stream in catalog["streams"]:
-            for entry in stream["metadata"]:
-                if entry["breadcrumb"] == []:
-                    entry["metadata"]["selected"] = stream["tap_stream_id"] in {"orders", "devices"}
-        catalog_file = write_json(Path(tmp) / "catalog.json", catalog)
         time.sleep(args.window + 0.5)  # a full window of quiet, as in bench/peers.py
         s.clear()
         started = time.perf_counter()
