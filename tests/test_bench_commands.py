@@ -44,6 +44,10 @@ def test_rate_timeline_prints_each_window_and_the_split() -> None:
     assert "20 device requests, statuses [200]" in out, out
     assert len(re.findall(r"^  window +\d+: begins", out, re.MULTILINE)) == 4, out
     assert re.search(r"^wall [\d.]+ s = floor 0\.91 s", out, re.MULTILINE), out
+    # 4 windows, 5 requests each, 10 ms: 3 x (0.3 + 0.01) + ceil(5 / 8) x 0.01 = 0.94 s.
+    assert re.search(
+        r"^  least wall with slots freed at the answer, \d+ in flight: 0\.94 s", out, re.M
+    ), out
 
 
 def test_peer_bench_prints_one_table() -> None:
