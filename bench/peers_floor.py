@@ -33,6 +33,21 @@ def endpoint_floor(records: int, limit: int, window_s: float, latency_s: float) 
     return (math.ceil(n / limit) - 1) * window_s + latency_s
 
 
+def answer_stamped_bound(
+    windows: int, last_window: int, window_s: float, latency_s: float, in_flight: int
+) -> float:
+    """The least wall for ``windows`` windows when slots free at the answer, ``in_flight`` at once.
+
+    ``last_window`` requests fill the last one; they follow the first window's first as many.
+
+    Why a bound of its own: the physical floor lets a whole window leave at one instant and its
+    slots free when the requests left, which no client that promises no 429 whatever the latency
+    can do; the gap between the two is the price of that promise at this concurrency.
+    """
+    rounds = math.ceil(last_window / in_flight)
+    return (windows - 1) * (window_s + latency_s) + rounds * latency_s
+
+
 def physical_floor(
     records_by_endpoint: Mapping[str, int], limit: int, window_s: float, latency_s: float
 ) -> float:

@@ -23,7 +23,6 @@ per-request costs are measured against.
 from __future__ import annotations
 
 import argparse
-import math
 import subprocess
 import sys
 import tempfile
@@ -32,26 +31,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from peers_floor import answer_stamped_bound
 from perf_proc import REPO, selected_catalog, sim, write_json
 
 from tap_hpe_flex.config_schema import DEFAULT_CONCURRENCY
 
 TAP = str(REPO / ".venv" / "bin" / "tap-hpe-flex")
-
-
-def answer_stamped_bound(
-    windows: int, last_window: int, window_s: float, latency_s: float, in_flight: int
-) -> float:
-    """The least wall for ``windows`` windows when slots free at the answer, ``in_flight`` at once.
-
-    ``last_window`` requests fill the last one; they follow the first window's first as many.
-
-    Why a bound of its own: the physical floor lets a whole window leave at one instant and its
-    slots free when the requests left, which no client that promises no 429 whatever the latency
-    can do; the gap between the two is the price of that promise at this concurrency.
-    """
-    rounds = math.ceil(last_window / in_flight)
-    return (windows - 1) * (window_s + latency_s) + rounds * latency_s
 
 
 def main() -> None:

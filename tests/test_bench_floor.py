@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 from peers_floor import (
     account,
+    answer_stamped_bound,
     drift_schedule,
     endpoint_floor,
     fewest_requests,
@@ -86,3 +87,13 @@ def test_drift_deletes_fire_evenly_and_hit_records_already_read() -> None:
         assert max(positions) < (after - 1) * 100  # read even by a client one page behind
     every = [p for _, positions in plan for p in positions]
     assert len(every) == len(set(every))  # no record is deleted twice
+
+
+def test_the_answer_stamped_bound_adds_a_latency_per_window_and_the_first_windows_spread() -> None:
+    # 10 full windows of 100 at W = 6 s, L = 0.15 s: 9 x 6.15 + ceil(100 / 8) x 0.15 = 57.30 s.
+    assert answer_stamped_bound(10, 100, 6.0, 0.15, 8) == pytest.approx(57.30)
+    assert answer_stamped_bound(10, 100, 6.0, 0.15, 32) == pytest.approx(55.95)
+    # A last window of 5 follows the first window's first 5: one round at 8 in flight.
+    assert answer_stamped_bound(4, 5, 0.3, 0.01, 8) == pytest.approx(0.94)
+    # One window, everything at once: the floor's single latency.
+    assert answer_stamped_bound(1, 100, 6.0, 0.15, 100) == pytest.approx(0.15)
